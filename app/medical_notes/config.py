@@ -1,0 +1,86 @@
+"""Service configuration, read from the environment (and an optional .env file)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PACKAGE_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+
+
+class ConfigurationError(RuntimeError):
+    """Raised at start-up when the configuration cannot work; the message is one clear line."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    database_url: str = "postgresql://medical_user:medical_password@localhost:5432/medical_notes"
+    db_pool_min_size: int = Field(default=2, ge=1)
+    db_pool_max_size: int = Field(default=10, ge=1)
+    db_connect_timeout: float = Field(default=5.0, gt=0)
+
+    llm_provider: Literal["offline", "openai", "anthropic"] = "offline"
+    llm_model: str = ""
+    llm_api_key: SecretStr | None = None
+    llm_base_url: str | None = None
+    llm_timeout: float = Field(default=30.0, gt=0)
+    llm_max_retries: int = Field(default=2, ge=0, le=10)
+
+    embedding_provider: Literal["local", "openai"] = "local"
+    embedding_model: str = ""
+    embedding_api_key: SecretStr | None = None
+    embedding_base_url: str | None = None
+
+    faiss_index_dir: Path = Path("/app/data/faiss_db")
+    guidelines_dir: Path = PACKAGE_DATA_DIR / "guidelines"
+    soap_notes_dir: Path = PACKAGE_DATA_DIR / "soap_notes"
+
+    api_token: SecretStr | None = None
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_note_chars: int = Field(default=200_000, ge=1)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @model_validator(mode="after")
+    def _fill_defaults(self) -> Settings:
+        if not self.llm_model:
+            self.llm_model = {
+                "offline": "offline-extractive-v1",
+                "openai": "gpt-4.1-mini",
+                "anthropic": "claude-sonnet-4-5",
+            }[self.llm_provider]
+        if not self.embedding_model:
+            self.embedding_model = {
+                "local": "hashed-ngrams-v1",
+                "openai": "text-embedding-3-small",
+            }[self.embedding_provider]
+        if self.embedding_api_key is None:
+            self.embedding_api_key = self.llm_api_key
+        if self.embedding_base_url is None and self.embedding_provider == "openai":
+            self.embedding_base_url = self.llm_base_url
+        if self.api_token is not None and not self.api_token.get_secret_value():
+            self.api_token = None
+        return self
+
+    def check_credentials(self) -> None:
+        """Fail fast, with one line, when a configured provider has no key to work with."""
+        if self.llm_provider != "offline" and not _secret(self.llm_api_key):
+            raise ConfigurationError(
+                f"LLM_PROVIDER={self.llm_provider} needs LLM_API_KEY; set it or use LLM_PROVIDER=offline"
+            )
+        if self.embedding_provider == "openai" and not _secret(self.embedding_api_key):
+            raise ConfigurationError(
+                "EMBEDDING_PROVIDER=openai needs EMBEDDING_API_KEY (or LLM_API_KEY); "
+                "set it or use EMBEDDING_PROVIDER=local"
+            )
+
+    @property
+    def index_file(self) -> Path:
+        return self.faiss_index_dir / "index.faiss"
+
+
+def _secret(value: SecretStr | None) -> str:
+    return value.get_secret_value() if value is not None else ""
