@@ -64,7 +64,7 @@ lint: venv ## ruff, yamllint, ansible-lint (production), hadolint, shellcheck
 	$(BIN)/yamllint --strict .
 	$(BIN)/ansible-lint --profile production
 	$(BIN)/hadolint Dockerfile roles/base_images/files/*/Dockerfile
-	shellcheck docker/*.sh roles/base_images/files/*/*.sh scripts/*.sh .ci/run
+	$(BIN)/shellcheck docker/*.sh roles/base_images/files/*/*.sh scripts/*.sh .ci/run
 
 test-app: venv ## Service tests against a real PostgreSQL and fake LLM servers
 	$(BIN)/pytest tests/app

@@ -9,6 +9,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PACKAGE_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+LOCAL_EMBEDDING_MODEL = "hashed-ngrams-v1"
 
 
 class ConfigurationError(RuntimeError):
@@ -54,7 +55,7 @@ class Settings(BaseSettings):
             }[self.llm_provider]
         if not self.embedding_model:
             self.embedding_model = {
-                "local": "hashed-ngrams-v1",
+                "local": LOCAL_EMBEDDING_MODEL,
                 "openai": "text-embedding-3-small",
             }[self.embedding_provider]
         if self.embedding_api_key is None:
@@ -66,10 +67,15 @@ class Settings(BaseSettings):
         return self
 
     def check_credentials(self) -> None:
-        """Fail fast, with one line, when a configured provider has no key to work with."""
+        """Fail fast, with one line, when the configured providers cannot work (no key, unknown model)."""
         if self.llm_provider != "offline" and not _secret(self.llm_api_key):
             raise ConfigurationError(
                 f"LLM_PROVIDER={self.llm_provider} needs LLM_API_KEY; set it or use LLM_PROVIDER=offline"
+            )
+        if self.embedding_provider == "local" and self.embedding_model != LOCAL_EMBEDDING_MODEL:
+            raise ConfigurationError(
+                f"EMBEDDING_PROVIDER=local supports only EMBEDDING_MODEL={LOCAL_EMBEDDING_MODEL}, "
+                f"not {self.embedding_model!r}"
             )
         if self.embedding_provider == "openai" and not _secret(self.embedding_api_key):
             raise ConfigurationError(

@@ -1,0 +1,100 @@
+# medical-notes API image. Two stages: the builder fills a virtualenv from binary wheels, the runtime
+# stage copies that virtualenv next to the application code and runs as an unprivileged user.
+# Works with the classic builder (no BuildKit features) on python:3.12-slim or on the Debian base
+# that roles/base_images bootstraps from a mirror (python3 + python3-venv only).
+ARG BASE_IMAGE=python:3.12-slim
+
+# ---------------------------------------------------------------------------------------------------
+FROM ${BASE_IMAGE} AS builder
+
+# A PyPI mirror for sites without direct access.
+ARG PIP_INDEX_URL=https://pypi.org/simple
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_ROOT_USER_ACTION=ignore \
+    PYTHONDONTWRITEBYTECODE=1
+
+# binutils strips debug symbols from the wheels' extension modules; pg_isready is taken from the
+# PostgreSQL client package here, so the runtime needs only libpq5 instead of the client package with
+# its Perl wrapper scripts (about 55 MB).
+# Versions come from the base image's Debian suite (point releases replace exact versions on mirrors).
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends binutils postgresql-client \
+ && rm -rf /var/lib/apt/lists/* \
+ && install -D -m 0755 -t /opt/pg/bin /usr/lib/postgresql/*/bin/pg_isready
+
+# The optional extra CA (docker/build-ca/extra-ca.crt, e.g. a TLS-intercepting proxy's) only ever
+# exists in this stage; the runtime stage copies nothing but the finished virtualenv and pg_isready.
+COPY docker/build-ca/ /tmp/build-ca/
+COPY requirements.txt /tmp/requirements.txt
+
+# Every pinned dependency ships manylinux wheels, so --only-binary keeps compilers out of the build
+# and makes a missing wheel fail loudly instead of compiling for minutes.
+# Not needed at run time: pip, setuptools (and the install RECORDs they use), the packages' test suites,
+# type stubs, Cython sources, numpy's Fortran wrapper generator, C headers and static libraries, and
+# debug symbols.
+# The libraries that auditwheel bundled (*.libs) stay untouched: strip breaks their patched headers.
+# The import at the end proves that the stripped extension modules still load.
+RUN set -eu; \
+    python3 -m venv /opt/venv; \
+    if [ -f /tmp/build-ca/extra-ca.crt ]; then \
+        pip_default_ca="$(/opt/venv/bin/python -c 'import pip._vendor.certifi as c; print(c.where())')"; \
+        cat "$pip_default_ca" /tmp/build-ca/extra-ca.crt > /tmp/build-ca/pip-ca-bundle.pem; \
+        export PIP_CERT=/tmp/build-ca/pip-ca-bundle.pem; \
+        echo "builder: trusting the extra CA from docker/build-ca/extra-ca.crt"; \
+    fi; \
+    /opt/venv/bin/python -m pip install --only-binary=:all: --index-url "$PIP_INDEX_URL" \
+        -r /tmp/requirements.txt; \
+    /opt/venv/bin/python -m pip uninstall -y -q pip setuptools; \
+    site_packages="$(/opt/venv/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')"; \
+    find "$site_packages" -depth -type d -name tests -exec rm -rf {} +; \
+    find "$site_packages" \( -name '*.pyi' -o -name '*.pyx' -o -name '*.pxd' -o -name '*.pxi' \
+        -o -name '*.a' -o -name '*.c' -o -name RECORD \) -type f -delete; \
+    rm -rf "$site_packages"/numpy/f2py "$site_packages"/numpy/_core/include "$site_packages"/numpy/_pyinstaller \
+        "$site_packages"/numpy/random/_examples /opt/venv/bin/f2py /opt/venv/bin/numpy-config; \
+    find "$site_packages" -name '*.so' -not -path '*.libs/*' -exec strip --strip-unneeded {} +; \
+    /opt/venv/bin/python -c 'import asyncpg, faiss, fastapi, httptools, numpy, orjson, pydantic_core, uvloop'; \
+    rm -rf /tmp/build-ca /tmp/requirements.txt
+
+# ---------------------------------------------------------------------------------------------------
+FROM ${BASE_IMAGE} AS runtime
+
+# libpq5 for pg_isready; the fixed UID lets volumes keep their ownership across images.
+# Versions come from the base image's Debian suite (point releases replace exact versions on mirrors).
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libpq5 \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/apt/* /var/log/dpkg.log \
+ && groupadd --system --gid 10001 appuser \
+ && useradd --system --uid 10001 --gid appuser --no-create-home --home-dir /nonexistent \
+      --shell /usr/sbin/nologin appuser \
+ && install -d -o appuser -g appuser -m 0755 /app/data/faiss_db
+
+# No .pyc writes at run time (the root file system may be read-only): everything is compiled here.
+ENV PATH=/opt/venv/bin:${PATH} \
+    PYTHONPATH=/app \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    FAISS_INDEX_DIR=/app/data/faiss_db \
+    API_HOST=0.0.0.0 \
+    API_PORT=8000
+
+COPY --from=builder /opt/venv /opt/venv
+COPY --from=builder /opt/pg/bin/pg_isready /usr/local/bin/pg_isready
+COPY docker/entrypoint.sh /usr/local/bin/medical-notes-entrypoint
+
+WORKDIR /app
+COPY app/data/guidelines /app/data/guidelines
+COPY app/data/soap_notes /app/data/soap_notes
+# Code last: a code change rebuilds only these two layers.
+COPY app/medical_notes /app/medical_notes
+RUN python -m compileall -q /app/medical_notes
+
+# Numeric, so that runtimes can verify the user is not root without reading /etc/passwd.
+USER 10001:10001
+EXPOSE 8000
+HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('API_PORT', '8000') + '/health', timeout=8)"]
+ENTRYPOINT ["/usr/local/bin/medical-notes-entrypoint"]
+CMD ["serve"]

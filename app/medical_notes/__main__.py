@@ -1,0 +1,5 @@
+import sys
+
+from medical_notes.cli import main
+
+sys.exit(main())

@@ -1,0 +1,195 @@
+"""What each endpoint does, independent of how the request arrived (FastAPI route or the fast lane).
+
+Every method returns the JSON-ready body, or raises: HTTPException (404), RequestValidationError (a
+setting-dependent limit), DatabaseUnavailable, ProviderError, IndexUnavailable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+
+from medical_notes import __version__, documents
+from medical_notes.api.models import (
+    DocumentCreate,
+    DocumentUpdate,
+    NoteInput,
+    QueryNoteRequest,
+    QuestionRequest,
+    SummarizeRequest,
+)
+from medical_notes.api.services import Services
+from medical_notes.cache import input_hash
+from medical_notes.db import CONNECTION_ERRORS, DatabaseUnavailable, describe_connection_error
+
+T = TypeVar("T")
+
+
+def too_long(field: str, limit: int) -> RequestValidationError:
+    return RequestValidationError(
+        [
+            {
+                "type": "string_too_long",
+                "loc": ("body", field),
+                "msg": f"String should have at most {limit} characters (MAX_NOTE_CHARS)",
+            }
+        ]
+    )
+
+
+def not_found(document_id: int) -> HTTPException:
+    return HTTPException(404, f"document {document_id} not found")
+
+
+class Handlers:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.database = services.database
+        self.cache = services.cache
+        self.provider = services.provider
+        self.max_note_chars = services.settings.max_note_chars
+
+    async def _run(self, query: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
+        pool = await self.database.pool()
+        try:
+            return await query(pool, *args, **kwargs)
+        except CONNECTION_ERRORS as error:
+            await self.database.connection_lost()
+            raise DatabaseUnavailable(describe_connection_error(error)) from error
+
+    async def health(self) -> tuple[int, dict[str, Any]]:
+        database_problem = await self.database.ping()
+        index = self.services.index_status()
+        problems = []
+        if database_problem:
+            problems.append(database_problem)
+        if not index.valid:
+            problems.append(f"guideline index unavailable: {index.reason}")
+        body = {
+            "status": "unavailable" if problems else "ok",
+            "reason": "; ".join(problems) or None,
+            "version": __version__,
+            "database": {
+                "ok": database_problem is None,
+                "reason": database_problem,
+                "schema_version": self.database.schema_version,
+            },
+            "index": {
+                "ok": index.valid,
+                "present": index.present,
+                "reason": index.reason,
+                "documents": index.documents,
+                "chunks": index.chunks,
+                "embedding": index.embedding,
+            },
+            "provider": {"name": self.provider.name, "model": self.provider.model},
+        }
+        return (503 if problems else 200), body
+
+    async def list_documents(self) -> list[int]:
+        return await self._run(documents.list_ids)
+
+    async def get_document(self, document_id: int) -> dict[str, Any]:
+        row = await self._run(documents.get, document_id)
+        if row is None:
+            raise not_found(document_id)
+        return documents.row_to_dict(row)
+
+    async def create_document(self, body: DocumentCreate) -> dict[str, Any]:
+        if len(body.content) > self.max_note_chars:
+            raise too_long("content", self.max_note_chars)
+        row = await self._run(
+            documents.create,
+            title=body.title,
+            content=body.content,
+            doc_type=body.doc_type,
+            metadata=body.metadata,
+        )
+        return documents.row_to_dict(row)
+
+    async def update_document(self, document_id: int, body: DocumentUpdate) -> dict[str, Any]:
+        changes = body.model_dump(exclude_unset=True)
+        if "content" in changes and len(changes["content"]) > self.max_note_chars:
+            raise too_long("content", self.max_note_chars)
+        row = await self._run(documents.update, document_id, changes)
+        if row is None:
+            raise not_found(document_id)
+        return documents.row_to_dict(row)
+
+    async def delete_document(self, document_id: int) -> None:
+        if not await self._run(documents.delete, document_id):
+            raise not_found(document_id)
+
+    async def _note_text(self, body: NoteInput) -> str:
+        if body.text is not None:
+            if len(body.text) > self.max_note_chars:
+                raise too_long("text", self.max_note_chars)
+            return body.text
+        assert body.document_id is not None
+        content = await self._run(documents.get_content, body.document_id)
+        if content is None:
+            raise not_found(body.document_id)
+        return content
+
+    async def summarize_note(self, body: SummarizeRequest) -> dict[str, Any]:
+        provider = self.provider
+        note = await self._note_text(body)
+        key = input_hash(note)
+        cached = await self.cache.get("summarize", provider.name, provider.model, key)
+        if cached is None:
+            summary = await provider.summarize(note)
+            await self.cache.put("summarize", provider.name, provider.model, key, {"summary": summary})
+        else:
+            summary = cached["summary"]
+        return {
+            "summary": summary,
+            "provider": provider.name,
+            "model": provider.model,
+            "cached": cached is not None,
+        }
+
+    async def query_note(self, body: QueryNoteRequest) -> dict[str, Any]:
+        provider = self.provider
+        note = await self._note_text(body)
+        key = input_hash(note, body.query)
+        cached = await self.cache.get("query_note", provider.name, provider.model, key)
+        if cached is None:
+            answer = await provider.query_note(note, body.query)
+            await self.cache.put("query_note", provider.name, provider.model, key, {"answer": answer})
+        else:
+            answer = cached["answer"]
+        return {
+            "answer": answer,
+            "provider": provider.name,
+            "model": provider.model,
+            "cached": cached is not None,
+        }
+
+    async def answer_question(self, body: QuestionRequest) -> dict[str, Any]:
+        provider = self.provider
+        passages = await self.services.index_store.search(body.question, body.top_k)
+        # Keyed by the passages too, so a rebuilt index never serves an answer that cites old text.
+        key = input_hash(body.question, *(f"{p.document}\x1f{p.section}\x1f{p.text}" for p in passages))
+        cached = await self.cache.get("answer_question", provider.name, provider.model, key)
+        if cached is None:
+            answer = await provider.answer_question(body.question, passages)
+            await self.cache.put("answer_question", provider.name, provider.model, key, {"answer": answer})
+        else:
+            answer = cached["answer"]
+        sources = [
+            {"id": p.id, "document": p.document, "section": p.section, "text": p.text, "score": p.score}
+            for p in passages
+        ]
+        confidence = round(min(max(passages[0].score, 0.0), 1.0), 4) if passages else 0.0
+        return {
+            "answer": answer,
+            "sources": sources,
+            "confidence": confidence,
+            "retrieved_count": len(passages),
+            "provider": provider.name,
+            "model": provider.model,
+            "cached": cached is not None,
+        }

@@ -1,0 +1,156 @@
+"""Pure ASGI middleware (no BaseHTTPMiddleware: it costs a task and a queue per request)."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+
+import orjson
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger("medical_notes.access")
+
+PUBLIC_PATHS = frozenset({"/health"})
+
+
+async def _send_json(
+    send: Send, status: int, body: dict, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    payload = orjson.dumps(body)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+                *(headers or []),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
+
+
+class RequestLogMiddleware:
+    """One line per request: method, path, status, duration. Never bodies, query strings or headers."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_status)
+        finally:
+            if log.isEnabledFor(logging.INFO):
+                log.info(
+                    "%s %s %d %.1fms",
+                    scope["method"],
+                    scope["path"],
+                    status,
+                    (time.perf_counter() - started) * 1000,
+                )
+
+
+class BodyTooLarge(HTTPException):
+    """Raised from receive(); an HTTPException so FastAPI's body parsing passes it through as a 413."""
+
+    def __init__(self, max_body_bytes: int) -> None:
+        super().__init__(413, f"request body larger than {max_body_bytes} bytes")
+
+
+class BodySizeLimitMiddleware:
+    """413 for bodies over the limit: at once from Content-Length, or while a chunked body streams in."""
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.max_body_bytes
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    await _send_json(send, 400, {"detail": "invalid Content-Length header"})
+                    return
+                if declared > limit:
+                    await self._reject(send)
+                    return
+                break
+        received = 0
+        response_started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge(limit)
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except BodyTooLarge:
+            if response_started:
+                raise
+            await self._reject(send)
+
+    async def _reject(self, send: Send) -> None:
+        await _send_json(
+            send,
+            413,
+            {"detail": f"request body larger than {self.max_body_bytes} bytes"},
+            [(b"connection", b"close")],
+        )
+
+
+class BearerTokenMiddleware:
+    """When API_TOKEN is set, every path except /health needs `Authorization: Bearer <token>`."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self.app = app
+        self.expected = token.encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS:
+            await self.app(scope, receive, send)
+            return
+        presented = b""
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                presented = value
+                break
+        scheme, _, credentials = presented.partition(b" ")
+        if scheme.lower() == b"bearer" and hmac.compare_digest(credentials.strip(), self.expected):
+            await self.app(scope, receive, send)
+            return
+        detail = "missing bearer token" if not presented else "invalid bearer token"
+        challenge = b'Bearer realm="medical-notes"'
+        if presented:
+            challenge += b', error="invalid_token"'
+        await _send_json(send, 401, {"detail": detail}, [(b"www-authenticate", challenge)])
