@@ -14,7 +14,7 @@ CONFIRM ?= no
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: help venv deploy build run stop logs rebuild clean images docker \
+.PHONY: help venv deploy build run stop logs rebuild clean images docker postgresql-server \
         test lint test-app test-images test-molecule bench-api bench-deploy
 
 help: ## List the targets
@@ -66,7 +66,7 @@ lint: venv ## ruff, yamllint, ansible-lint (production), hadolint, shellcheck
 	$(BIN)/hadolint Dockerfile roles/base_images/files/*/Dockerfile
 	$(BIN)/shellcheck docker/*.sh roles/base_images/files/*/*.sh scripts/*.sh .ci/run
 
-test-app: venv ## Service tests against a real PostgreSQL and fake LLM servers
+test-app: venv postgresql-server ## Service tests against a real PostgreSQL and fake LLM servers
 	$(BIN)/pytest tests/app
 
 test-images: venv docker ## Build the base and app images and test the containers
@@ -75,8 +75,13 @@ test-images: venv docker ## Build the base and app images and test the container
 test-molecule: venv docker ## molecule test: converge, idempotence, verify, destroy
 	$(BIN)/molecule test
 
+# The tests start their own PostgreSQL 15 server (as the postgres user) from Debian's binaries.
+postgresql-server:
+	test -x /usr/lib/postgresql/15/bin/initdb || { apt-get update -q && apt-get install -y -q postgresql-15; }
+
 # ---- benchmarks (print numbers; not tests) -------------------------------------------------
-bench-api: venv ## Requests/s and latency of the API with one worker, index build time
+bench-api: venv postgresql-server ## Requests/s and latency of the API with one worker, index build time
+	command -v wrk >/dev/null || { apt-get update -q && apt-get install -y -q wrk; }
 	$(BIN)/python scripts/bench_api.py
 
 bench-deploy: venv ## Cold deploy, no-op re-run, force_init and restart-to-healthy times
