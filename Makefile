@@ -15,7 +15,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
 .PHONY: help venv deploy build run stop logs rebuild clean images docker postgresql-server \
-        test lint test-app test-images test-molecule bench-api bench-deploy
+        test lint test-app test-deploy test-images test-molecule bench-api bench-deploy
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -56,7 +56,7 @@ docker: venv ## Install and start the Docker engine on the target (our docker_en
 	$(PLAYBOOK) playbooks/docker.yml $(ANSIBLE_ARGS)
 
 # ---- tests ---------------------------------------------------------------------------------
-test: venv lint test-app docker test-images test-molecule ## Run every test (what CI runs)
+test: venv lint test-app test-deploy docker test-images test-molecule ## Run every test (what CI runs)
 
 lint: venv ## ruff, yamllint, ansible-lint (production), hadolint, shellcheck
 	$(BIN)/ruff check .
@@ -68,6 +68,9 @@ lint: venv ## ruff, yamllint, ansible-lint (production), hadolint, shellcheck
 
 test-app: venv postgresql-server ## Service tests against a real PostgreSQL and fake LLM servers
 	$(BIN)/pytest tests/app
+
+test-deploy: venv ## Wrong deployment settings fail before anything changes
+	$(BIN)/pytest tests/deploy
 
 test-images: venv docker ## Build the base and app images and test the containers
 	$(BIN)/pytest tests/images
