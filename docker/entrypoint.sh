@@ -76,6 +76,17 @@ status_number() {
     printf '%s\n' "$status_json" | sed -n "s/.*\"$1\": *\([0-9][0-9]*\).*/\1/p"
 }
 
+# Runs one medical_notes step (seed or index) and logs its JSON summary; stops on failure.
+run_step() {
+    step=$1
+    shift
+    if ! result=$(python -m medical_notes "$step" "$@"); then
+        log "error: $step failed (see the message above); not starting"
+        exit 1
+    fi
+    log "$step done: $result"
+}
+
 initialise() {
     force_flag=
     if is_true "${FORCE_INIT:-false}"; then
@@ -91,11 +102,7 @@ initialise() {
     documents=$(status_number documents)
     if [ -n "$force_flag" ] || [ "${documents:-0}" -eq 0 ]; then
         log "seeding the database with the shipped notes"
-        if ! result=$(python -m medical_notes seed $force_flag); then
-            log "error: seeding failed (see the message above); not starting"
-            exit 1
-        fi
-        log "seed done: $result"
+        run_step seed $force_flag
     else
         log "database already holds $documents documents; not seeding"
     fi
@@ -103,11 +110,7 @@ initialise() {
     index_file="${FAISS_INDEX_DIR:-/app/data/faiss_db}/index.faiss"
     if [ -n "$force_flag" ] || [ ! -f "$index_file" ]; then
         log "building the guideline index in ${index_file%/*}"
-        if ! result=$(python -m medical_notes index $force_flag); then
-            log "error: building the guideline index failed (see the message above); not starting"
-            exit 1
-        fi
-        log "index done: $result"
+        run_step index $force_flag
     else
         log "guideline index present at $index_file; not rebuilding"
     fi

@@ -116,8 +116,14 @@ def main() -> int:
         with PostgresServer(durable=True) as postgres:
             database_url = postgres.create_database("medical_notes")
             port = free_port()
+            # The benchmark's own settings, not whatever provider, token or embedding the shell exports
+            inherited = {
+                key: value
+                for key, value in os.environ.items()
+                if not key.startswith(("LLM_", "EMBEDDING_", "API_"))
+            }
             env = {
-                **{key: value for key, value in os.environ.items() if not key.startswith(("LLM_", "API_"))},
+                **inherited,
                 "PYTHONPATH": str(REPO_ROOT / "app"),
                 "DATABASE_URL": database_url,
                 "FAISS_INDEX_DIR": str(work_dir / "faiss_db"),

@@ -58,12 +58,12 @@ wait_for() {
 health_ok() { curl -fsS -o /dev/null http://127.0.0.1:8000/health 2>/dev/null; }
 docker_healthy() { [ "$(api_health)" = healthy ]; }
 
-start=$(now)
+restarted_at=$(now)
 docker restart medical_notes_postgres medical_notes_api >/dev/null
 wait_for health_ok
-health_ok=$(now)
+health_ok_at=$(now)
 wait_for docker_healthy
-healthy=$(now)
-printf '%-34s %7s s\n' "docker restart -> /health ok" "$(elapsed "$start" "$health_ok")"
-printf '%-34s %7s s\n' "docker restart -> Docker 'healthy'" "$(elapsed "$start" "$healthy")"
+healthy_at=$(now)
+printf '%-34s %7s s\n' "docker restart -> /health ok" "$(elapsed "$restarted_at" "$health_ok_at")"
+printf '%-34s %7s s\n' "docker restart -> Docker 'healthy'" "$(elapsed "$restarted_at" "$healthy_at")"
 echo "logs: $log_dir"

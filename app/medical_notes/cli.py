@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 import time
 from collections.abc import Sequence
@@ -13,7 +12,7 @@ from typing import Any
 import orjson
 
 from medical_notes import db
-from medical_notes.config import ConfigurationError, Settings
+from medical_notes.config import ConfigurationError, ServerSettings, Settings
 from medical_notes.logs import configure_logging
 
 EXIT_OK = 0
@@ -62,6 +61,8 @@ def _index(settings: Settings, args: argparse.Namespace) -> int:
         result = asyncio.run(build_index(settings, force=args.force, progress=progress))
     except ProviderError as error:
         return _fail(f"embedding provider: {error}")
+    except OSError as error:
+        return _fail(f"cannot write the index in {settings.faiss_index_dir}: {error.strerror}")
     _print_result(
         {
             "built": result.built,
@@ -86,13 +87,17 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     settings.check_credentials()
+    try:
+        server = ServerSettings()
+    except ValueError as error:
+        return _fail(f"invalid server configuration: {error}".replace("\n", " "), EXIT_CONFIGURATION)
     uvicorn.run(
         "medical_notes.api:create_app",
         factory=True,
-        host=args.host or settings_env("API_HOST", "0.0.0.0"),  # noqa: S104 - a container listens on all interfaces
-        port=args.port or int(settings_env("API_PORT", "8000")),
-        workers=args.workers or int(settings_env("API_WORKERS", "1")),
-        reload=args.reload or settings_env("API_RELOAD", "false").lower() in {"1", "true", "yes"},
+        host=args.host or server.host,
+        port=args.port or server.port,
+        workers=args.workers or server.workers,
+        reload=args.reload or server.reload,
         log_level=settings.log_level,
         access_log=False,  # our middleware logs method, path, status and duration, nothing more
         log_config=None,
@@ -100,11 +105,6 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         proxy_headers=False,
     )
     return EXIT_OK
-
-
-def settings_env(name: str, default: str) -> str:
-    """Server options the image entrypoint sets; they are not service settings, so not in Settings."""
-    return os.environ.get(name) or default
 
 
 def build_parser() -> argparse.ArgumentParser:

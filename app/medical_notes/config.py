@@ -68,10 +68,16 @@ class Settings(BaseSettings):
 
     def check_credentials(self) -> None:
         """Fail fast, with one line, when the configured providers cannot work (no key, unknown model)."""
+        self.check_llm_credentials()
+        self.check_embedding_credentials()
+
+    def check_llm_credentials(self) -> None:
         if self.llm_provider != "offline" and not _secret(self.llm_api_key):
             raise ConfigurationError(
                 f"LLM_PROVIDER={self.llm_provider} needs LLM_API_KEY; set it or use LLM_PROVIDER=offline"
             )
+
+    def check_embedding_credentials(self) -> None:
         if self.embedding_provider == "local" and self.embedding_model != LOCAL_EMBEDDING_MODEL:
             raise ConfigurationError(
                 f"EMBEDDING_PROVIDER=local supports only EMBEDDING_MODEL={LOCAL_EMBEDDING_MODEL}, "
@@ -83,10 +89,19 @@ class Settings(BaseSettings):
                 "set it or use EMBEDDING_PROVIDER=local"
             )
 
-    @property
-    def index_file(self) -> Path:
-        return self.faiss_index_dir / "index.faiss"
-
 
 def _secret(value: SecretStr | None) -> str:
     return value.get_secret_value() if value is not None else ""
+
+
+class ServerSettings(BaseSettings):
+    """Options of `serve` that the image entrypoint and the deployment set (API_HOST, API_PORT, ...)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="API_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    host: str = "0.0.0.0"  # noqa: S104 - a container listens on all its interfaces
+    port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
+    reload: bool = False

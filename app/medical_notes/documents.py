@@ -65,8 +65,6 @@ async def update(pool: asyncpg.Pool, document_id: int, changes: dict[str, Any]) 
     if "content" in changes:
         values.append(content_hash(changes["content"]))
         assignments.append(f"content_hash = ${len(values)}")
-    if not assignments:
-        return await get(pool, document_id)
     assignments.append("updated_at = now()")
     return await pool.fetchrow(
         f"UPDATE documents SET {', '.join(assignments)} WHERE id = $1 RETURNING {_COLUMNS}",  # noqa: S608

@@ -112,9 +112,6 @@ class PostgresServer:
         self._run([str(PG_BIN_DIR / "createdb"), *self._client_args(), name])
         return self.dsn(name)
 
-    def drop_database(self, name: str) -> None:
-        self._run([str(PG_BIN_DIR / "dropdb"), *self._client_args(), "--force", "--if-exists", name])
-
     def destroy(self) -> None:
         with contextlib.suppress(subprocess.CalledProcessError):
             if self.is_running():

@@ -193,11 +193,7 @@ def test_status_before_and_after_init(fresh_settings: Settings) -> None:
     assert state["index_present"] is False
     assert state["index_valid"] is False
     assert state["index_reason"]
-    assert state["embedding"] == {
-        "provider": "local",
-        "model": "hashed-ngrams-v1",
-        "dim": state["embedding"]["dim"],
-    }
+    assert state["embedding"] == {"provider": "local", "model": "hashed-ngrams-v1", "dim": 1024}
 
     run_cli(fresh_settings, "seed")
     run_cli(fresh_settings, "index")
@@ -238,6 +234,16 @@ def test_serve_without_key_fails_at_start_with_one_line(fresh_settings: Settings
     assert result.stderr.strip().splitlines() == [
         "error: LLM_PROVIDER=openai needs LLM_API_KEY; set it or use LLM_PROVIDER=offline"
     ]
+
+
+def test_serve_with_invalid_server_options_fails_with_one_line(fresh_settings: Settings) -> None:
+    result = run_cli(fresh_settings, "serve", API_PORT="http", API_WORKERS="0")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("error: invalid server configuration")
+    assert "port" in lines[0]
+    assert "workers" in lines[0]
 
 
 def _raw_http(port: int, request: bytes) -> bytes:

@@ -10,9 +10,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from medical_notes.api.responses import FastJSONResponse
+from medical_notes.api.responses import FastJSONResponse, TrackedSend
 from medical_notes.db import DatabaseUnavailable
 from medical_notes.providers import ProviderError
 from medical_notes.rag import IndexUnavailable
@@ -83,22 +83,15 @@ class UnexpectedErrorMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        response_started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal response_started
-            if message["type"] == "http.response.start":
-                response_started = True
-            await send(message)
-
+        tracked_send = TrackedSend(send)
         try:
-            await self.app(scope, receive, tracking_send)
+            await self.app(scope, receive, tracked_send)
         except Exception as error:
             frames = "".join(traceback.format_tb(error.__traceback__))
             log.error(
                 "unexpected %s on %s %s\n%s", type(error).__name__, scope["method"], scope["path"], frames
             )
-            if response_started:
+            if tracked_send.started:
                 raise
             response = FastJSONResponse({"detail": "internal server error"}, status_code=500)
             await response(scope, receive, send)

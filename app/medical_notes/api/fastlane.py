@@ -8,33 +8,18 @@ content types, other paths) to FastAPI unchanged, so error answers and OpenAPI s
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-import orjson
 from pydantic import BaseModel, ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from medical_notes.api.errors import error_response
 from medical_notes.api.handlers import Handlers
-from medical_notes.api.models import DocumentCreate, QuestionRequest
-from medical_notes.api.routes import MAX_DOCUMENT_ID
+from medical_notes.api.models import MAX_DOCUMENT_ID, DocumentCreate, QuestionRequest
+from medical_notes.api.responses import send_json
 
 DOCUMENT_PREFIX = "/documents/"
-
-
-async def _send_json(send: Send, status: int, body: Any) -> None:
-    payload = orjson.dumps(body)
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(payload)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": payload})
 
 
 def _is_json(scope: Scope) -> bool:
@@ -100,7 +85,13 @@ class FastLane:
         await self.app(scope, receive, send)
 
     async def _call(
-        self, scope: Scope, receive: Receive, send: Send, handler: Any, *args: Any, status: int = 200
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        handler: Callable[..., Awaitable[Any]],
+        *args: Any,
+        status: int = 200,
     ) -> None:
         try:
             result = await handler(*args)
@@ -112,10 +103,16 @@ class FastLane:
             return
         if isinstance(result, tuple):
             status, result = result
-        await _send_json(send, status, result)
+        await send_json(send, status, result)
 
     async def _post(
-        self, scope: Scope, receive: Receive, send: Send, model: type[BaseModel], handler: Any, status: int
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        model: type[BaseModel],
+        handler: Callable[[Any], Awaitable[Any]],
+        status: int,
     ) -> None:
         body = await _read_body(receive)
         if body is None:

@@ -52,7 +52,8 @@ class Handlers:
         self.provider = services.provider
         self.max_note_chars = services.settings.max_note_chars
 
-    async def _run(self, query: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
+    async def _query(self, query: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
+        """Run one documents query on the pool; a lost connection becomes DatabaseUnavailable (503)."""
         pool = await self.database.pool()
         try:
             return await query(pool, *args, **kwargs)
@@ -90,10 +91,10 @@ class Handlers:
         return (503 if problems else 200), body
 
     async def list_documents(self) -> list[int]:
-        return await self._run(documents.list_ids)
+        return await self._query(documents.list_ids)
 
     async def get_document(self, document_id: int) -> dict[str, Any]:
-        row = await self._run(documents.get, document_id)
+        row = await self._query(documents.get, document_id)
         if row is None:
             raise not_found(document_id)
         return documents.row_to_dict(row)
@@ -101,7 +102,7 @@ class Handlers:
     async def create_document(self, body: DocumentCreate) -> dict[str, Any]:
         if len(body.content) > self.max_note_chars:
             raise too_long("content", self.max_note_chars)
-        row = await self._run(
+        row = await self._query(
             documents.create,
             title=body.title,
             content=body.content,
@@ -114,13 +115,13 @@ class Handlers:
         changes = body.model_dump(exclude_unset=True)
         if "content" in changes and len(changes["content"]) > self.max_note_chars:
             raise too_long("content", self.max_note_chars)
-        row = await self._run(documents.update, document_id, changes)
+        row = await self._query(documents.update, document_id, changes)
         if row is None:
             raise not_found(document_id)
         return documents.row_to_dict(row)
 
     async def delete_document(self, document_id: int) -> None:
-        if not await self._run(documents.delete, document_id):
+        if not await self._query(documents.delete, document_id):
             raise not_found(document_id)
 
     async def _note_text(self, body: NoteInput) -> str:
@@ -129,56 +130,60 @@ class Handlers:
                 raise too_long("text", self.max_note_chars)
             return body.text
         assert body.document_id is not None
-        content = await self._run(documents.get_content, body.document_id)
+        content = await self._query(documents.get_content, body.document_id)
         if content is None:
             raise not_found(body.document_id)
         return content
 
-    async def summarize_note(self, body: SummarizeRequest) -> dict[str, Any]:
+    async def _cached_completion(
+        self, operation: str, field: str, key: str, complete: Callable[[], Awaitable[str]]
+    ) -> tuple[str, bool]:
+        """The provider's text for this input from the cache, or fresh (then cached); and whether cached.
+
+        `field` names the text in the stored JSON ({"summary": ...} or {"answer": ...}), the format
+        existing cache rows have."""
         provider = self.provider
+        cached = await self.cache.get(operation, provider.name, provider.model, key)
+        if cached is not None:
+            return cached[field], True
+        text = await complete()
+        await self.cache.put(operation, provider.name, provider.model, key, {field: text})
+        return text, False
+
+    async def summarize_note(self, body: SummarizeRequest) -> dict[str, Any]:
         note = await self._note_text(body)
-        key = input_hash(note)
-        cached = await self.cache.get("summarize", provider.name, provider.model, key)
-        if cached is None:
-            summary = await provider.summarize(note)
-            await self.cache.put("summarize", provider.name, provider.model, key, {"summary": summary})
-        else:
-            summary = cached["summary"]
+        summary, cached = await self._cached_completion(
+            "summarize", "summary", input_hash(note), lambda: self.provider.summarize(note)
+        )
         return {
             "summary": summary,
-            "provider": provider.name,
-            "model": provider.model,
-            "cached": cached is not None,
+            "provider": self.provider.name,
+            "model": self.provider.model,
+            "cached": cached,
         }
 
     async def query_note(self, body: QueryNoteRequest) -> dict[str, Any]:
-        provider = self.provider
         note = await self._note_text(body)
-        key = input_hash(note, body.query)
-        cached = await self.cache.get("query_note", provider.name, provider.model, key)
-        if cached is None:
-            answer = await provider.query_note(note, body.query)
-            await self.cache.put("query_note", provider.name, provider.model, key, {"answer": answer})
-        else:
-            answer = cached["answer"]
+        answer, cached = await self._cached_completion(
+            "query_note",
+            "answer",
+            input_hash(note, body.query),
+            lambda: self.provider.query_note(note, body.query),
+        )
         return {
             "answer": answer,
-            "provider": provider.name,
-            "model": provider.model,
-            "cached": cached is not None,
+            "provider": self.provider.name,
+            "model": self.provider.model,
+            "cached": cached,
         }
 
     async def answer_question(self, body: QuestionRequest) -> dict[str, Any]:
-        provider = self.provider
         passages = await self.services.index_store.search(body.question, body.top_k)
         # Keyed by the passages too, so a rebuilt index never serves an answer that cites old text.
         key = input_hash(body.question, *(f"{p.document}\x1f{p.section}\x1f{p.text}" for p in passages))
-        cached = await self.cache.get("answer_question", provider.name, provider.model, key)
-        if cached is None:
-            answer = await provider.answer_question(body.question, passages)
-            await self.cache.put("answer_question", provider.name, provider.model, key, {"answer": answer})
-        else:
-            answer = cached["answer"]
+        answer, cached = await self._cached_completion(
+            "answer_question", "answer", key, lambda: self.provider.answer_question(body.question, passages)
+        )
         sources = [
             {"id": p.id, "document": p.document, "section": p.section, "text": p.text, "score": p.score}
             for p in passages
@@ -189,7 +194,7 @@ class Handlers:
             "sources": sources,
             "confidence": confidence,
             "retrieved_count": len(passages),
-            "provider": provider.name,
-            "model": provider.model,
-            "cached": cached is not None,
+            "provider": self.provider.name,
+            "model": self.provider.model,
+            "cached": cached,
         }

@@ -6,31 +6,14 @@ import hmac
 import logging
 import time
 
-import orjson
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from medical_notes.api.responses import TrackedSend, send_json
 
 log = logging.getLogger("medical_notes.access")
 
 PUBLIC_PATHS = frozenset({"/health"})
-
-
-async def _send_json(
-    send: Send, status: int, body: dict, headers: list[tuple[bytes, bytes]] | None = None
-) -> None:
-    payload = orjson.dumps(body)
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(payload)).encode()),
-                *(headers or []),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": payload})
 
 
 class RequestLogMiddleware:
@@ -44,23 +27,16 @@ class RequestLogMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = 500
-
-        async def send_with_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        tracked_send = TrackedSend(send)
         try:
-            await self.app(scope, receive, send_with_status)
+            await self.app(scope, receive, tracked_send)
         finally:
             if log.isEnabledFor(logging.INFO):
                 log.info(
                     "%s %s %d %.1fms",
                     scope["method"],
                     scope["path"],
-                    status,
+                    tracked_send.status or 500,
                     (time.perf_counter() - started) * 1000,
                 )
 
@@ -89,14 +65,13 @@ class BodySizeLimitMiddleware:
                 try:
                     declared = int(value)
                 except ValueError:
-                    await _send_json(send, 400, {"detail": "invalid Content-Length header"})
+                    await send_json(send, 400, {"detail": "invalid Content-Length header"})
                     return
                 if declared > limit:
                     await self._reject(send)
                     return
                 break
         received = 0
-        response_started = False
 
         async def limited_receive() -> Message:
             nonlocal received
@@ -107,21 +82,16 @@ class BodySizeLimitMiddleware:
                     raise BodyTooLarge(limit)
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal response_started
-            if message["type"] == "http.response.start":
-                response_started = True
-            await send(message)
-
+        tracked_send = TrackedSend(send)
         try:
-            await self.app(scope, limited_receive, tracking_send)
+            await self.app(scope, limited_receive, tracked_send)
         except BodyTooLarge:
-            if response_started:
+            if tracked_send.started:
                 raise
             await self._reject(send)
 
     async def _reject(self, send: Send) -> None:
-        await _send_json(
+        await send_json(
             send,
             413,
             {"detail": f"request body larger than {self.max_body_bytes} bytes"},
@@ -153,4 +123,4 @@ class BearerTokenMiddleware:
         challenge = b'Bearer realm="medical-notes"'
         if presented:
             challenge += b', error="invalid_token"'
-        await _send_json(send, 401, {"detail": detail}, [(b"www-authenticate", challenge)])
+        await send_json(send, 401, {"detail": detail}, [(b"www-authenticate", challenge)])

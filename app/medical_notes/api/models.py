@@ -11,6 +11,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 MAX_QUESTION_CHARS = 2000
 MAX_TOP_K = 20
 DEFAULT_TOP_K = 5
+MAX_DOCUMENT_ID = 2**63 - 1  # documents.id is a PostgreSQL bigint
 
 
 def _storable_text(value: str) -> str:
@@ -71,7 +72,7 @@ Question = Annotated[
     StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_QUESTION_CHARS),
     AfterValidator(_storable_text),
 ]
-DocumentId = Annotated[int, Field(ge=1, le=2**63 - 1)]
+DocumentId = Annotated[int, Field(ge=1, le=MAX_DOCUMENT_ID)]
 
 
 class DocumentCreate(BaseModel):

@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from medical_notes.api.handlers import Handlers
 from medical_notes.api.models import (
+    MAX_DOCUMENT_ID,
     Document,
     DocumentCreate,
     DocumentUpdate,
@@ -23,7 +24,6 @@ from medical_notes.api.models import (
 )
 from medical_notes.api.responses import FastJSONResponse
 
-MAX_DOCUMENT_ID = 2**63 - 1
 DocumentIdPath = Annotated[int, Path(ge=1, le=MAX_DOCUMENT_ID, description="document id")]
 
 NOT_FOUND = {404: {"model": ErrorResponse, "description": "no document with this id"}}

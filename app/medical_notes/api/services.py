@@ -39,7 +39,5 @@ class Services:
 
     async def close(self) -> None:
         await self.provider.aclose()
-        close_embedder = getattr(self.embedder, "aclose", None)
-        if close_embedder is not None:
-            await close_embedder()
+        await self.embedder.aclose()
         await self.database.close()

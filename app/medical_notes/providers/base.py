@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
-from medical_notes.config import ConfigurationError, Settings
+from medical_notes.config import Settings
 
 
 class ProviderError(Exception):
@@ -63,9 +63,6 @@ def public_endpoint(url: str | None, default: str) -> str:
 
 def api_key(settings: Settings) -> str:
     """The configured key; a remote provider without one is a configuration error, not a request error."""
-    key = settings.llm_api_key.get_secret_value() if settings.llm_api_key is not None else ""
-    if not key:
-        raise ConfigurationError(
-            f"LLM_PROVIDER={settings.llm_provider} needs LLM_API_KEY; set it or use LLM_PROVIDER=offline"
-        )
-    return key
+    settings.check_llm_credentials()
+    assert settings.llm_api_key is not None
+    return settings.llm_api_key.get_secret_value()

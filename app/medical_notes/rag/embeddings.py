@@ -13,7 +13,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from medical_notes.config import LOCAL_EMBEDDING_MODEL, ConfigurationError, Settings
+from medical_notes.config import LOCAL_EMBEDDING_MODEL, Settings
 from medical_notes.providers.base import ProviderError
 
 LOCAL_PROVIDER = "local"
@@ -51,24 +51,17 @@ class Embedder(Protocol):
         """float32 array of shape (len(texts), dim) with L2-normalised rows."""
         ...
 
+    async def aclose(self) -> None: ...
+
 
 def create_embedder(settings: Settings) -> Embedder:
+    settings.check_embedding_credentials()
     if settings.embedding_provider == LOCAL_PROVIDER:
-        if settings.embedding_model != LOCAL_MODEL:
-            raise ConfigurationError(
-                f"EMBEDDING_PROVIDER=local supports only EMBEDDING_MODEL={LOCAL_MODEL}, "
-                f"not {settings.embedding_model!r}"
-            )
         return LocalHashEmbedder()
-    api_key = settings.embedding_api_key.get_secret_value() if settings.embedding_api_key else ""
-    if not api_key:
-        raise ConfigurationError(
-            "EMBEDDING_PROVIDER=openai needs EMBEDDING_API_KEY (or LLM_API_KEY); "
-            "set it or use EMBEDDING_PROVIDER=local"
-        )
+    assert settings.embedding_api_key is not None
     return OpenAIEmbedder(
         model=settings.embedding_model,
-        api_key=api_key,
+        api_key=settings.embedding_api_key.get_secret_value(),
         base_url=settings.embedding_base_url,
         timeout=settings.llm_timeout,
         max_retries=settings.llm_max_retries,
@@ -125,6 +118,9 @@ class LocalHashEmbedder:
                 matrix[row, slot] += sign * _PAIR_WEIGHT * (1.0 + math.log(count))
         return l2_normalise(matrix)
 
+    async def aclose(self) -> None:
+        return None
+
 
 class OpenAIEmbedder:
     """The embeddings endpoint of OpenAI or any compatible server (vLLM, Ollama, llama.cpp)."""
@@ -160,7 +156,7 @@ class OpenAIEmbedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         matrix = np.asarray(rows, dtype=np.float32)
         if self.dim and matrix.shape[1] != self.dim:
-            raise _provider_error(
+            raise ProviderError(
                 f"embedding service returned {matrix.shape[1]} dimensions, earlier responses had {self.dim}"
             )
         self.dim = matrix.shape[1]
@@ -174,25 +170,23 @@ class OpenAIEmbedder:
                 model=self.model, input=batch, encoding_format="float"
             )
         except openai.APITimeoutError:
-            raise _provider_error("embedding service timed out", 504) from None
+            raise ProviderError("embedding service timed out", 504) from None
         except openai.APIConnectionError:
-            raise _provider_error("embedding service unreachable", 503) from None
+            raise ProviderError("embedding service unreachable", 503) from None
         except openai.RateLimitError:
-            raise _provider_error("embedding service rate limit reached", 503) from None
+            raise ProviderError("embedding service rate limit reached", 503) from None
         except (openai.AuthenticationError, openai.PermissionDeniedError) as error:
-            raise _provider_error(
+            raise ProviderError(
                 f"embedding service rejected the API key (HTTP {error.status_code})", 502
             ) from None
         except openai.APIStatusError as error:
-            raise _provider_error(f"embedding service returned HTTP {error.status_code}", 502) from None
+            raise ProviderError(f"embedding service returned HTTP {error.status_code}", 502) from None
         data = sorted(response.data, key=lambda item: item.index)
         if len(data) != len(batch) or any(not item.embedding for item in data):
-            raise _provider_error(
-                f"embedding service returned {len(data)} embeddings for {len(batch)} inputs"
-            )
+            raise ProviderError(f"embedding service returned {len(data)} embeddings for {len(batch)} inputs")
         lengths = {len(item.embedding) for item in data}
         if len(lengths) != 1:
-            raise _provider_error("embedding service returned vectors of different lengths")
+            raise ProviderError("embedding service returned vectors of different lengths")
         return [list(item.embedding) for item in data]
 
     async def aclose(self) -> None:
@@ -203,7 +197,3 @@ def l2_normalise(matrix: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     norms[norms == 0] = 1.0
     return np.ascontiguousarray(matrix / norms, dtype=np.float32)
-
-
-def _provider_error(message: str, status_code: int = 502) -> ProviderError:
-    return ProviderError(message, status_code)

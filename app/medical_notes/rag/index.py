@@ -183,9 +183,8 @@ async def build_index(
         async with _build_lock(settings.faiss_index_dir):
             return await _build_locked(settings, embedder, force=force, started=started, report=report)
     finally:
-        close = getattr(embedder, "aclose", None)
-        if own_embedder and close is not None:
-            await close()
+        if own_embedder:
+            await embedder.aclose()
 
 
 async def _build_locked(

@@ -9,9 +9,15 @@ from typing import Any
 
 from medical_notes.config import Settings
 from medical_notes.providers.base import Passage
-from medical_notes.rag.chunking import load_sources, sources_checksum
 from medical_notes.rag.embeddings import Embedder
-from medical_notes.rag.index import IndexStatus, LoadedIndex, check_index, embedding_mismatch, index_paths
+from medical_notes.rag.index import (
+    IndexStatus,
+    LoadedIndex,
+    check_index,
+    current_sources_checksum,
+    embedding_mismatch,
+    index_paths,
+)
 
 REBUILD_GRACE_SECONDS = 5.0
 
@@ -100,7 +106,7 @@ class IndexStore:
         """The guideline checksum, recomputed only when a guideline file's stat changes."""
         fingerprint = self._guidelines_fingerprint()
         if fingerprint != self._sources_fingerprint or self._sources_checksum is None:
-            self._sources_checksum = sources_checksum(load_sources(self._settings.guidelines_dir))
+            self._sources_checksum = current_sources_checksum(self._settings)
             self._sources_fingerprint = fingerprint
         return self._sources_checksum
 

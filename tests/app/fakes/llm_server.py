@@ -105,11 +105,6 @@ class FakeLLMServer:
         """What OpenAI clients take as base URL (LLM_BASE_URL / EMBEDDING_BASE_URL)."""
         return f"{self.url}/v1"
 
-    @property
-    def anthropic_base_url(self) -> str:
-        """The Anthropic SDK appends /v1/messages itself."""
-        return self.url
-
     # -- behaviour -------------------------------------------------------------------------------
     def fail(self, status: int, *, times: int | None = None, retry_after: float | None = None) -> None:
         """Answer the next ``times`` requests (all when None) with ``status`` and an error body."""
