@@ -10,7 +10,6 @@ import contextlib
 import os
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 
 import docker
@@ -46,12 +45,10 @@ def docker_client() -> Iterator[docker.DockerClient]:
 @pytest.fixture(scope="session")
 def base_images(docker_client: docker.DockerClient) -> BaseImages:
     """Both base images built from the Debian mirror through the role (reused when their recipe holds)."""
-    started = time.monotonic()
     result = run_images_playbook("-e", "base_images_source=debootstrap")
-    seconds = time.monotonic() - started
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-3000:]
     python_image, postgres_image = reported_images(result.stdout)
-    return BaseImages(python=python_image, postgres=postgres_image, playbook_seconds=seconds)
+    return BaseImages(python=python_image, postgres=postgres_image)
 
 
 @pytest.fixture(scope="session")
@@ -64,7 +61,6 @@ def app_image(base_images: BaseImages, tmp_path_factory: pytest.TempPathFactory)
     if extra_ca is not None:
         kept_ca = tmp_path_factory.mktemp("build-ca") / "extra-ca.crt"
         shutil.copy2(extra_ca, kept_ca)
-    started = time.monotonic()
     result = subprocess.run(
         ["docker", "build", "--build-arg", f"BASE_IMAGE={base_images.python}", "-t", APP_IMAGE, str(context)],
         capture_output=True,
@@ -72,9 +68,8 @@ def app_image(base_images: BaseImages, tmp_path_factory: pytest.TempPathFactory)
         timeout=1800,
         check=False,
     )
-    seconds = time.monotonic() - started
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-3000:]
-    return AppImage(tag=APP_IMAGE, extra_ca=kept_ca, build_seconds=seconds)
+    return AppImage(tag=APP_IMAGE, extra_ca=kept_ca)
 
 
 @pytest.fixture(scope="session")

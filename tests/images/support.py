@@ -43,14 +43,12 @@ SECOND = 1_000_000_000  # Docker API durations are nanoseconds
 class BaseImages:
     python: str
     postgres: str
-    playbook_seconds: float
 
 
 @dataclass(frozen=True)
 class AppImage:
     tag: str
     extra_ca: Path | None
-    build_seconds: float
 
 
 def run_images_playbook(*extra_args: str) -> subprocess.CompletedProcess[str]:
