@@ -14,7 +14,7 @@ CONFIRM ?= no
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: help venv deploy build run stop logs rebuild clean images docker postgresql-server \
+.PHONY: help venv docs deploy build run stop logs rebuild clean images docker postgresql-server \
         test lint test-app test-deploy test-images test-molecule bench-api bench-deploy
 
 help: ## List the targets
@@ -58,13 +58,17 @@ docker: venv ## Install and start the Docker engine on the target (our docker_en
 # ---- tests ---------------------------------------------------------------------------------
 test: venv lint test-app test-deploy docker test-images test-molecule ## Run every test (what CI runs)
 
-lint: venv ## ruff, yamllint, ansible-lint (production), hadolint, shellcheck
+lint: venv ## ruff, yamllint, ansible-lint (production), hadolint, shellcheck, docs/variables.md current
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/yamllint --strict .
 	$(BIN)/ansible-lint --profile production
 	$(BIN)/hadolint Dockerfile roles/base_images/files/*/Dockerfile
 	$(BIN)/shellcheck docker/*.sh roles/base_images/files/*/*.sh scripts/*.sh .ci/run
+	$(BIN)/python scripts/variables_doc.py --check
+
+docs: venv ## Regenerate docs/variables.md from the roles' defaults
+	$(BIN)/python scripts/variables_doc.py
 
 test-app: venv postgresql-server ## Service tests against a real PostgreSQL and fake LLM servers
 	$(BIN)/pytest tests/app
