@@ -15,7 +15,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
 .PHONY: help venv docs deploy build run stop logs rebuild clean images docker postgresql-server \
-        test lint test-app test-deploy test-images test-molecule bench-api bench-deploy
+        test lint test-app test-browser chromium test-deploy test-images test-molecule bench-api bench-deploy
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -56,7 +56,7 @@ docker: venv ## Install and start the Docker engine on the target (our docker_en
 	$(PLAYBOOK) playbooks/docker.yml $(ANSIBLE_ARGS)
 
 # ---- tests ---------------------------------------------------------------------------------
-test: venv lint test-app test-deploy docker test-images test-molecule ## Run every test (what CI runs)
+test: venv lint test-app test-browser test-deploy docker test-images test-molecule ## Run every test (what CI runs)
 
 lint: venv ## ruff, yamllint, ansible-lint (production), hadolint, shellcheck, docs/variables.md current
 	$(BIN)/ruff check .
@@ -73,6 +73,9 @@ docs: venv ## Regenerate docs/variables.md from the roles' defaults
 test-app: venv postgresql-server ## Service tests against a real PostgreSQL and fake LLM servers
 	$(BIN)/pytest tests/app
 
+test-browser: venv postgresql-server chromium ## API docs and the console in headless Chromium (Playwright)
+	$(BIN)/pytest tests/browser
+
 test-deploy: venv ## Wrong deployment settings fail before anything changes
 	$(BIN)/pytest tests/deploy
 
@@ -81,6 +84,10 @@ test-images: venv docker ## Build the base and app images and test the container
 
 test-molecule: venv docker ## molecule test: converge, idempotence, verify, destroy
 	$(BIN)/molecule test
+
+# Debian's Chromium: Playwright drives it as it is (it never downloads a browser of its own).
+chromium:
+	test -x /usr/bin/chromium || { apt-get update -q && apt-get install -y -q chromium; }
 
 # The tests start their own PostgreSQL 15 server (as the postgres user) from Debian's binaries.
 postgresql-server:

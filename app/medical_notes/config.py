@@ -45,6 +45,11 @@ class Settings(BaseSettings):
     max_note_chars: int = Field(default=200_000, ge=1)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
+    docs_enabled: bool = True
+    ui_enabled: bool = True
+    ui_session_idle_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    ui_cookie_secure: Literal["auto", "true", "false"] = "auto"
+
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:
         if not self.llm_model:

@@ -45,6 +45,23 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         );
         """,
     ),
+    (
+        5,
+        """
+        CREATE TABLE ui_sessions (
+            id_hash char(64) PRIMARY KEY,
+            client_name text NOT NULL,
+            scope text NOT NULL,
+            token_hash char(64) NOT NULL,
+            csrf_token text NOT NULL,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            last_seen_at timestamptz NOT NULL DEFAULT now()
+        );
+        CREATE INDEX ui_sessions_last_seen ON ui_sessions (last_seen_at);
+        COMMENT ON TABLE ui_sessions IS
+            'clinician console sign-ins: only hashes of the session id and of the API token are kept';
+        """,
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

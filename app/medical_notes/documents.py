@@ -29,6 +29,19 @@ async def list_ids(pool: asyncpg.Pool) -> list[int]:
     return [row[0] for row in rows]
 
 
+async def list_titles(pool: asyncpg.Pool, title_contains: str, limit: int) -> list[asyncpg.Record]:
+    """Newest first: id, title, doc_type, created_at; filtered by a case-insensitive title substring."""
+    pattern = "%" + title_contains.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return await pool.fetch(
+        """
+        SELECT id, title, doc_type, created_at FROM documents
+        WHERE title ILIKE $1 ORDER BY created_at DESC, id DESC LIMIT $2
+        """,
+        pattern,
+        limit,
+    )
+
+
 async def get(pool: asyncpg.Pool, document_id: int) -> asyncpg.Record | None:
     return await pool.fetchrow(f"SELECT {_COLUMNS} FROM documents WHERE id = $1", document_id)  # noqa: S608
 

@@ -211,10 +211,9 @@ async def token_client(database_url: str, index_dir):
         ("POST", "/summarize_note", {"text": "note"}),
         ("POST", "/query_note", {"text": "note", "query": "q"}),
         ("POST", "/answer_question", {"question": "q"}),
-        ("GET", "/openapi.json", None),
     ],
 )
-async def test_token_required_everywhere_but_health(
+async def test_token_required_on_everything_with_patient_data(
     token_client: httpx.AsyncClient, method: str, path: str, body: object
 ) -> None:
     missing = await token_client.request(method, path, json=body)

@@ -61,6 +61,10 @@ class Handlers:
             await self.database.connection_lost()
             raise DatabaseUnavailable(describe_connection_error(error)) from error
 
+    async def run_query(self, query: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """For other front ends (the console): one query with the API's handling of a lost database."""
+        return await self._query(query, *args)
+
     async def health(self) -> tuple[int, dict[str, Any]]:
         database_problem = await self.database.ping()
         index = self.services.index_status()
@@ -92,6 +96,10 @@ class Handlers:
 
     async def list_documents(self) -> list[int]:
         return await self._query(documents.list_ids)
+
+    async def list_note_titles(self, title_contains: str, limit: int) -> list[dict[str, Any]]:
+        rows = await self._query(documents.list_titles, title_contains, limit)
+        return [dict(row) for row in rows]
 
     async def get_document(self, document_id: int) -> dict[str, Any]:
         row = await self._query(documents.get, document_id)

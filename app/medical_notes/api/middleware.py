@@ -100,14 +100,26 @@ class BodySizeLimitMiddleware:
 
 
 class BearerTokenMiddleware:
-    """When API_TOKEN is set, every path except /health needs `Authorization: Bearer <token>`."""
+    """When API_TOKEN is set, every path except /health and the given public ones needs the token."""
 
-    def __init__(self, app: ASGIApp, token: str) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        token: str,
+        public_paths: set[str] | frozenset[str] = frozenset(),
+        public_prefixes: tuple[str, ...] = (),
+    ) -> None:
         self.app = app
         self.expected = token.encode()
+        self.public_paths = PUBLIC_PATHS | public_paths
+        self.public_prefixes = public_prefixes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS:
+        if (
+            scope["type"] != "http"
+            or scope["path"] in self.public_paths
+            or scope["path"].startswith(self.public_prefixes)
+        ):
             await self.app(scope, receive, send)
             return
         presented = b""
