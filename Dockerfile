@@ -27,10 +27,13 @@ RUN apt-get update \
 # The optional extra CA (docker/build-ca/extra-ca.crt, e.g. a TLS-intercepting proxy's) only ever
 # exists in this stage; the runtime stage copies nothing but the finished virtualenv and pg_isready.
 COPY docker/build-ca/ /tmp/build-ca/
-COPY requirements.txt /tmp/requirements.txt
+COPY requirements.lock /tmp/requirements.lock
 
-# Every pinned dependency ships manylinux wheels, so --only-binary keeps compilers out of the build
-# and makes a missing wheel fail loudly instead of compiling for minutes.
+# requirements.lock pins every dependency, transitive ones included, with the sha256 of each file
+# (`make lock` regenerates it from requirements.txt): --require-hashes refuses anything else, so a
+# compromised or mistaken mirror cannot slip a different file in. Every pinned dependency ships
+# manylinux wheels, so --only-binary keeps compilers out of the build and makes a missing wheel fail
+# loudly instead of compiling for minutes.
 # Not needed at run time: pip, setuptools (and the install RECORDs they use), the packages' test suites,
 # type stubs, Cython sources, numpy's Fortran wrapper generator, C headers and static libraries, and
 # debug symbols.
@@ -44,8 +47,8 @@ RUN set -eu; \
         export PIP_CERT=/tmp/build-ca/pip-ca-bundle.pem; \
         echo "builder: trusting the extra CA from docker/build-ca/extra-ca.crt"; \
     fi; \
-    /opt/venv/bin/python -m pip install --only-binary=:all: --index-url "$PIP_INDEX_URL" \
-        -r /tmp/requirements.txt; \
+    /opt/venv/bin/python -m pip install --require-hashes --only-binary=:all: --index-url "$PIP_INDEX_URL" \
+        -r /tmp/requirements.lock; \
     /opt/venv/bin/python -m pip uninstall -y -q pip setuptools; \
     site_packages="$(/opt/venv/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')"; \
     find "$site_packages" -depth -type d -name tests -exec rm -rf {} +; \
@@ -55,7 +58,7 @@ RUN set -eu; \
         "$site_packages"/numpy/random/_examples /opt/venv/bin/f2py /opt/venv/bin/numpy-config; \
     find "$site_packages" -name '*.so' -not -path '*.libs/*' -exec strip --strip-unneeded {} +; \
     /opt/venv/bin/python -c 'import asyncpg, faiss, fastapi, httptools, numpy, orjson, pydantic_core, uvloop'; \
-    rm -rf /tmp/build-ca /tmp/requirements.txt
+    rm -rf /tmp/build-ca /tmp/requirements.lock
 
 # ---------------------------------------------------------------------------------------------------
 FROM ${BASE_IMAGE} AS runtime

@@ -14,7 +14,7 @@ CONFIRM ?= no
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: help venv docs deploy build run stop logs rebuild clean images docker postgresql-server \
+.PHONY: help venv lock docs deploy build run stop logs rebuild clean images docker postgresql-server \
         test lint test-app test-browser chromium test-deploy test-images test-molecule bench-api bench-deploy
 
 help: ## List the targets
@@ -66,6 +66,12 @@ lint: venv ## ruff, yamllint, ansible-lint (production), hadolint, shellcheck, d
 	$(BIN)/hadolint Dockerfile roles/base_images/files/*/Dockerfile
 	$(BIN)/shellcheck docker/*.sh roles/base_images/files/*/*.sh scripts/*.sh .ci/run
 	$(BIN)/python scripts/variables_doc.py --check
+
+# Every runtime dependency, transitive ones included, pinned with the sha256 of each file; the image
+# installs it with --require-hashes. Run after changing requirements.txt.
+lock: venv ## Regenerate requirements.lock (hashes of every runtime dependency) from requirements.txt
+	$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url \
+	  --no-emit-find-links --output-file requirements.lock requirements.txt
 
 docs: venv ## Regenerate docs/variables.md from the roles' defaults
 	$(BIN)/python scripts/variables_doc.py

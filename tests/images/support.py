@@ -123,7 +123,7 @@ def build_context(destination: Path) -> Path | None:
     """A copy of what the Dockerfile needs, plus the extra CA for pip when one is needed."""
     shutil.copy2(REPO / "Dockerfile", destination / "Dockerfile")
     shutil.copy2(REPO / ".dockerignore", destination / ".dockerignore")
-    shutil.copy2(REPO / "requirements.txt", destination / "requirements.txt")
+    shutil.copy2(REPO / "requirements.lock", destination / "requirements.lock")
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".env", "faiss_db")
     shutil.copytree(REPO / "app", destination / "app", ignore=ignore)
     shutil.copytree(REPO / "docker", destination / "docker", ignore=ignore)
