@@ -46,12 +46,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_exception_handlers(app)
     handlers = Handlers(services)
     app.include_router(build_router(handlers))
-    # Added innermost first: a request passes the log, the error guard, the token check, the size
-    # limit, then the fast lane or FastAPI's own routing.
+    # Added innermost first: a request passes the log and metrics, the error guard, the token check,
+    # the size limit, then the fast lane or FastAPI's own routing.
     app.add_middleware(FastLane, handlers=handlers)
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     if settings.api_token is not None:
         app.add_middleware(BearerTokenMiddleware, token=settings.api_token.get_secret_value())
     app.add_middleware(UnexpectedErrorMiddleware)
-    app.add_middleware(RequestLogMiddleware)
+    app.add_middleware(RequestLogMiddleware, metrics=services.metrics, routes=app.router.routes)
     return app
