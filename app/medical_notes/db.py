@@ -161,6 +161,8 @@ def describe_connection_error(error: BaseException) -> str:
         return "database unavailable: connection timed out"
     if isinstance(error, DatabaseUnavailable):
         return error.reason
+    if isinstance(error, asyncpg.exceptions.InternalClientError):
+        return "database unavailable: connection lost"
     detail = str(error).splitlines()[0] if str(error) else type(error).__name__
     if isinstance(error, OSError):
         detail = error.strerror or type(error).__name__

@@ -44,7 +44,7 @@ def error_response(error: Exception) -> Response | None:
             {"detail": error.detail}, status_code=error.status_code, headers=error.headers
         )
     if isinstance(error, DatabaseUnavailable):
-        log.warning("database unavailable: %s", error.reason)
+        log.warning("%s", error.reason)
         return FastJSONResponse(
             {"detail": error.reason}, status_code=503, headers={"Retry-After": DATABASE_RETRY_AFTER_SECONDS}
         )
