@@ -339,6 +339,8 @@ class Database:
             self._observe_error("timeout")
             raise DatabaseTimeout(describe_timeout(error, settings)) from error
         except TimeoutError as error:
+            # The server did not answer at all: do not wait for it to confirm the cancel request.
+            connection.terminate()
             self._observe_error("timeout")
             raise DatabaseTimeout(describe_timeout(error, settings)) from error
         except CONNECTION_ERRORS as error:
