@@ -45,7 +45,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.services = services
     install_exception_handlers(app)
     handlers = Handlers(services)
-    app.include_router(build_router(handlers))
+    router = build_router(handlers)
+    app.include_router(router)
     # Added innermost first: a request passes the log and metrics, the error guard, the token check,
     # the size limit, then the fast lane or FastAPI's own routing.
     app.add_middleware(FastLane, handlers=handlers)
@@ -53,5 +54,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.api_token is not None:
         app.add_middleware(BearerTokenMiddleware, token=settings.api_token.get_secret_value())
     app.add_middleware(UnexpectedErrorMiddleware)
-    app.add_middleware(RequestLogMiddleware, metrics=services.metrics, routes=app.router.routes)
+    app.add_middleware(RequestLogMiddleware, metrics=services.metrics, routes=router.routes)
     return app
