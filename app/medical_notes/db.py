@@ -122,6 +122,11 @@ UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (*CONNECTION_ERRORS, async
 RECONNECT_BACKOFF_SECONDS = 0.5
 
 
+# The server's statement_timeout normally fires first; the client-side limit catches a server that
+# does not answer at all (stopped, or the network dropped without a reset).
+CLIENT_TIMEOUT_MARGIN_SECONDS = 2.0
+
+
 class DatabaseUnavailable(Exception):
     """PostgreSQL cannot be reached or is not ready, or no pooled connection came free in time;
     `reason` is safe to show (it becomes a 503 with Retry-After)."""
@@ -152,7 +157,8 @@ def describe_timeout(error: BaseException, settings: Settings) -> str:
         )
     if isinstance(error, asyncpg.exceptions.QueryCanceledError):
         return "database timeout: statement cancelled by the server"
-    return f"database timeout: no answer within {settings.db_statement_timeout:g} s"
+    client_limit = settings.db_statement_timeout + CLIENT_TIMEOUT_MARGIN_SECONDS
+    return f"database timeout: no answer within {client_limit:g} s"
 
 
 def describe_connection_error(error: BaseException) -> str:
@@ -227,10 +233,6 @@ async def read_schema_version(connection: asyncpg.Connection) -> int | None:
 
 P = ParamSpec("P")
 T = TypeVar("T")
-
-# The server's statement_timeout normally fires first; the client-side limit catches a server that
-# does not answer at all (stopped, or the network dropped without a reset).
-CLIENT_TIMEOUT_MARGIN_SECONDS = 2.0
 
 ErrorObserver = Callable[[str], None]
 
