@@ -98,7 +98,7 @@ def run_wrk(url: str, args: argparse.Namespace, server_pid: int, script: Path | 
     cpu_used = cpu_seconds(server_pid) - cpu_before
     requests = int(re.search(r"(\d+) requests in", output).group(1))
     requests_per_second = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
-    latencies = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", output, re.MULTILINE))
+    latencies = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", output, re.MULTILINE))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     socket_errors = re.search(r"Socket errors: (.*)", output)
     return {

@@ -198,7 +198,9 @@ class LLMCache:
         generation = self._generation
         try:
             entry = await self._database.run(lookup, operation, self.config_hash, key, self._max_age)
-        except (DatabaseUnavailable, DatabaseTimeout) as error:
+        except DatabaseUnavailable:
+            entry = None  # /health and the 503s of other requests say so already
+        except DatabaseTimeout as error:
             log.warning("llm cache read skipped: %s", error.reason)
             entry = None
         if entry is None:
@@ -226,7 +228,9 @@ class LLMCache:
                 model=self._model,
                 response=response,
             )
-        except (DatabaseUnavailable, DatabaseTimeout) as error:
+        except DatabaseUnavailable:
+            return
+        except DatabaseTimeout as error:
             log.warning("llm cache write skipped: %s", error.reason)
             return
         if stored:
