@@ -4,7 +4,9 @@
 Starts a throw-away PostgreSQL server (the same helper the tests use), seeds and indexes through the
 command line, starts `python -m medical_notes serve --workers 1`, then runs
 `wrk -t2 -c32 -d10s --latency` against GET /health, GET /documents/{id}, POST /documents and offline
-POST /answer_question, and prints requests/s and p50/p99 latency per endpoint plus the index build time.
+POST /answer_question, and prints requests/s, p50/p99 latency and the server's CPU time per request
+(user + system, from /proc: steadier than requests/s when other work shares the machine) per endpoint,
+plus the index build time.
 
 Usage: .venv/bin/python scripts/bench_api.py [--duration 10s] [--connections 32] [--threads 2]
 """
@@ -81,13 +83,22 @@ def _milliseconds(value: str) -> float:
     return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def run_wrk(url: str, args: argparse.Namespace, script: Path | None = None) -> dict:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_wrk(url: str, args: argparse.Namespace, server_pid: int, script: Path | None = None) -> dict:
     command = [WRK, f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}", "--latency"]
     if script is not None:
         command += ["-s", str(script)]
+    cpu_before = cpu_seconds(server_pid)
     output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    cpu_used = cpu_seconds(server_pid) - cpu_before
+    requests = int(re.search(r"(\d+) requests in", output).group(1))
     requests_per_second = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
-    latencies = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", output, re.MULTILINE))
+    latencies = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", output, re.MULTILINE))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     socket_errors = re.search(r"Socket errors: (.*)", output)
     return {
@@ -96,6 +107,7 @@ def run_wrk(url: str, args: argparse.Namespace, script: Path | None = None) -> d
         "p99_ms": _milliseconds(latencies["99"]),
         "non_2xx": int(errors.group(1)) if errors else 0,
         "socket_errors": socket_errors.group(1) if socket_errors else "",
+        "cpu_us_per_request": cpu_used / max(requests, 1) * 1e6,
     }
 
 
@@ -164,14 +176,18 @@ def main() -> int:
                 with urllib.request.urlopen(request) as response:  # noqa: S310 - local URL
                     document_id = json.load(response)["id"]
 
+                pid = server.pid
                 results = {
-                    "GET /health": run_wrk(f"{base_url}/health", args),
-                    "GET /documents/{id}": run_wrk(f"{base_url}/documents/{document_id}", args),
+                    "GET /health": run_wrk(f"{base_url}/health", args, pid),
+                    "GET /documents/{id}": run_wrk(f"{base_url}/documents/{document_id}", args, pid),
                     "POST /documents": run_wrk(
-                        f"{base_url}/documents", args, post_script(work_dir, "post_document", POST_DOCUMENT)
+                        f"{base_url}/documents",
+                        args,
+                        pid,
+                        post_script(work_dir, "post_document", POST_DOCUMENT),
                     ),
                     "POST /answer_question": run_wrk(
-                        f"{base_url}/answer_question", args, post_script(work_dir, "question", QUESTION)
+                        f"{base_url}/answer_question", args, pid, post_script(work_dir, "question", QUESTION)
                     ),
                 }
                 server.terminate()
@@ -192,11 +208,11 @@ def main() -> int:
         f"1-min load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after "
         f"({os.cpu_count()} CPUs; other work on the machine skews the numbers)"
     )
-    print(f"{'endpoint':<24} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
+    print(f"{'endpoint':<24} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'CPU us/req':>11} {'non-2xx':>8}")
     for endpoint, result in results.items():
         print(
             f"{endpoint:<24} {result['requests_per_second']:>10.0f} {result['p50_ms']:>8.2f} "
-            f"{result['p99_ms']:>8.2f} {result['non_2xx']:>8}"
+            f"{result['p99_ms']:>8.2f} {result['cpu_us_per_request']:>11.0f} {result['non_2xx']:>8}"
             + (f"  socket errors: {result['socket_errors']}" if result["socket_errors"] else "")
         )
     return 0

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import os
+import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -83,6 +88,28 @@ def _status(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK if result["database_ok"] else EXIT_FAILED
 
 
+# prometheus-client's multiprocess mode (see medical_notes.metrics): read when the library is first
+# imported, so it is set before any worker imports the app.
+METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def _prepare_metrics_dir() -> Path | None:
+    """Use PROMETHEUS_MULTIPROC_DIR emptied, or a new directory under the temporary directory (a
+    tmpfs in the container); returns the directory to remove at exit when we created it."""
+    configured = os.environ.get(METRICS_DIR_VARIABLE)
+    if not configured:
+        created = Path(tempfile.mkdtemp(prefix="medical-notes-metrics-"))
+        os.environ[METRICS_DIR_VARIABLE] = str(created)
+        return created
+    directory = Path(configured)
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # Files of an earlier run would add their counts to this one's.
+    for entry in directory.glob("*.db"):
+        with contextlib.suppress(FileNotFoundError):
+            entry.unlink()
+    return None
+
+
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -91,19 +118,27 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         server = ServerSettings()
     except ValueError as error:
         return _fail(f"invalid server configuration: {error}".replace("\n", " "), EXIT_CONFIGURATION)
-    uvicorn.run(
-        "medical_notes.api:create_app",
-        factory=True,
-        host=args.host or server.host,
-        port=args.port or server.port,
-        workers=args.workers or server.workers,
-        reload=args.reload or server.reload,
-        log_level=settings.log_level,
-        access_log=False,  # our middleware logs method, path, status and duration, nothing more
-        log_config=None,
-        server_header=False,
-        proxy_headers=False,
-    )
+    try:
+        created_metrics_dir = _prepare_metrics_dir()
+    except OSError as error:
+        return _fail(f"cannot prepare {METRICS_DIR_VARIABLE}: {error.strerror}", EXIT_CONFIGURATION)
+    try:
+        uvicorn.run(
+            "medical_notes.api:create_app",
+            factory=True,
+            host=args.host or server.host,
+            port=args.port or server.port,
+            workers=args.workers or server.workers,
+            reload=args.reload or server.reload,
+            log_level=settings.log_level,
+            access_log=False,  # our middleware logs method, path, status and duration, nothing more
+            log_config=None,
+            server_header=False,
+            proxy_headers=False,
+        )
+    finally:
+        if created_metrics_dir is not None:
+            shutil.rmtree(created_metrics_dir, ignore_errors=True)
     return EXIT_OK
 
 

@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import BeforeValidator, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PACKAGE_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 LOCAL_EMBEDDING_MODEL = "hashed-ngrams-v1"
+
+
+def _seconds_or_duration(value: object) -> object:
+    """Environment values are strings; pydantic reads "2592000" as a malformed duration, not seconds."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
+# Seconds ("2592000") or an ISO 8601 duration ("P30D").
+Duration = Annotated[timedelta, BeforeValidator(_seconds_or_duration)]
 
 
 class ConfigurationError(RuntimeError):
@@ -23,6 +38,11 @@ class Settings(BaseSettings):
     db_pool_min_size: int = Field(default=2, ge=1)
     db_pool_max_size: int = Field(default=10, ge=1)
     db_connect_timeout: float = Field(default=5.0, gt=0)
+    # Seconds a request waits for a free pooled connection before it answers 503.
+    db_acquire_timeout: float = Field(default=5.0, gt=0)
+    # Server-side limits on every statement the API runs (statement_timeout, lock_timeout): 504.
+    db_statement_timeout: float = Field(default=10.0, gt=0)
+    db_lock_timeout: float = Field(default=5.0, gt=0)
 
     llm_provider: Literal["offline", "openai", "anthropic"] = "offline"
     llm_model: str = ""
@@ -30,6 +50,8 @@ class Settings(BaseSettings):
     llm_base_url: str | None = None
     llm_timeout: float = Field(default=30.0, gt=0)
     llm_max_retries: int = Field(default=2, ge=0, le=10)
+    # Older cached LLM results are neither served nor kept.
+    llm_cache_max_age: Duration = Field(default=timedelta(days=30), gt=timedelta(0))
 
     embedding_provider: Literal["local", "openai"] = "local"
     embedding_model: str = ""
@@ -44,6 +66,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_note_chars: int = Field(default=200_000, ge=1)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # JSON written by the backup job ({"last_success_at", "last_error", ...}); shown by /health, /metrics.
+    backup_status_file: Path | None = None
 
     docs_enabled: bool = True
     ui_enabled: bool = True

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import asyncpg
 import orjson
@@ -46,6 +48,45 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         """,
     ),
     (
+        2,
+        # Cached results become traceable to the note they were computed from (note_hash: the
+        # documents.content_hash of that text) and to the provider set-up and prompt templates
+        # (config_hash). Rows from version 1 have neither, so they cannot be invalidated: dropped.
+        # The trigger removes a note's results when the note is deleted or its text changes, in the
+        # same transaction, whoever changes it (API, seed, psql), and tells every API worker.
+        """
+        DROP TABLE llm_cache;
+        CREATE TABLE llm_cache (
+            operation text NOT NULL,
+            config_hash char(64) NOT NULL,
+            input_hash char(64) NOT NULL,
+            note_hash char(64),
+            provider text NOT NULL,
+            model text NOT NULL,
+            response jsonb NOT NULL,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (operation, config_hash, input_hash)
+        );
+        COMMENT ON COLUMN llm_cache.note_hash IS
+            'sha256 of the note text the result was computed from (documents.content_hash); NULL when none';
+        CREATE INDEX llm_cache_note_hash ON llm_cache (note_hash) WHERE note_hash IS NOT NULL;
+        CREATE INDEX llm_cache_created_at ON llm_cache (created_at);
+        CREATE INDEX documents_content_hash ON documents (content_hash);
+        CREATE FUNCTION llm_cache_forget_note() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF TG_OP = 'DELETE' OR NEW.content_hash IS DISTINCT FROM OLD.content_hash THEN
+                DELETE FROM llm_cache WHERE note_hash = OLD.content_hash;
+                PERFORM pg_notify('llm_cache_evict', OLD.content_hash);
+            END IF;
+            RETURN NULL;
+        END
+        $$;
+        CREATE TRIGGER documents_forget_cached_results
+            AFTER UPDATE OR DELETE ON documents
+            FOR EACH ROW EXECUTE FUNCTION llm_cache_forget_note();
+        """,
+    ),
+    (
         5,
         """
         CREATE TABLE ui_sessions (
@@ -65,12 +106,26 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
+# NOTIFY channel of the trigger above; the payload is the note_hash whose results were removed.
+CACHE_EVICTION_CHANNEL = "llm_cache_evict"
+
+# The server gave up on a statement (statement_timeout, lock_timeout, a cancel request): the database
+# is up and the next statement may well succeed. QueryCanceledError is an OperatorInterventionError
+# subclass, so this is checked before CONNECTION_ERRORS.
+STATEMENT_TIMEOUT_ERRORS: tuple[type[BaseException], ...] = (
+    asyncpg.exceptions.QueryCanceledError,
+    asyncpg.exceptions.LockNotAvailableError,
+)
+
 # Errors that mean "no usable connection to PostgreSQL right now", as opposed to a bad query.
+# InternalClientError is asyncpg finding a connection's protocol in a failed state after the server
+# went away mid-statement ("cannot switch to state ...; protocol is in the failed state").
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
     TimeoutError,
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
     asyncpg.exceptions.OperatorInterventionError,
     asyncpg.exceptions.InsufficientResourcesError,
 )
@@ -84,12 +139,43 @@ UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (*CONNECTION_ERRORS, async
 RECONNECT_BACKOFF_SECONDS = 0.5
 
 
+# The server's statement_timeout normally fires first; the client-side limit catches a server that
+# does not answer at all (stopped, or the network dropped without a reset).
+CLIENT_TIMEOUT_MARGIN_SECONDS = 2.0
+
+
 class DatabaseUnavailable(Exception):
-    """PostgreSQL cannot be reached or is not ready; `reason` is safe to show (it becomes a 503)."""
+    """PostgreSQL cannot be reached or is not ready, or no pooled connection came free in time;
+    `reason` is safe to show (it becomes a 503 with Retry-After)."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class DatabaseTimeout(Exception):
+    """A statement did not finish within DB_STATEMENT_TIMEOUT / DB_LOCK_TIMEOUT; the database itself
+    is up. `reason` is safe to show (it becomes a 504 with Retry-After)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def describe_timeout(error: BaseException, settings: Settings) -> str:
+    if isinstance(error, asyncpg.exceptions.LockNotAvailableError):
+        return (
+            "database timeout: a lock was not granted within DB_LOCK_TIMEOUT "
+            f"({settings.db_lock_timeout:g} s)"
+        )
+    if isinstance(error, asyncpg.exceptions.QueryCanceledError) and "statement timeout" in str(error):
+        return (
+            f"database timeout: statement exceeded DB_STATEMENT_TIMEOUT ({settings.db_statement_timeout:g} s)"
+        )
+    if isinstance(error, asyncpg.exceptions.QueryCanceledError):
+        return "database timeout: statement cancelled by the server"
+    client_limit = settings.db_statement_timeout + CLIENT_TIMEOUT_MARGIN_SECONDS
+    return f"database timeout: no answer within {client_limit:g} s"
 
 
 def describe_connection_error(error: BaseException) -> str:
@@ -98,6 +184,8 @@ def describe_connection_error(error: BaseException) -> str:
         return "database unavailable: connection timed out"
     if isinstance(error, DatabaseUnavailable):
         return error.reason
+    if isinstance(error, asyncpg.exceptions.InternalClientError):
+        return "database unavailable: connection lost"
     detail = str(error).splitlines()[0] if str(error) else type(error).__name__
     if isinstance(error, OSError):
         detail = error.strerror or type(error).__name__
@@ -130,6 +218,9 @@ async def connect(settings: Settings) -> asyncpg.Connection:
 async def migrate(connection: asyncpg.Connection) -> int:
     """Bring the schema to SCHEMA_VERSION; safe to run from several processes at once."""
     async with connection.transaction():
+        # The API's per-statement limits are for requests: a migration, or waiting for another
+        # process's migration, may take longer.
+        await connection.execute("SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = 0")
         await connection.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK_KEY)
         await connection.execute(
             """
@@ -157,11 +248,26 @@ async def read_schema_version(connection: asyncpg.Connection) -> int | None:
     return await connection.fetchval("SELECT max(version) FROM schema_version")
 
 
-class Database:
-    """The API's pool. Created lazily so the service starts (and answers 503) while PostgreSQL is down."""
+P = ParamSpec("P")
+T = TypeVar("T")
 
-    def __init__(self, settings: Settings) -> None:
+ErrorObserver = Callable[[str], None]
+
+
+def _milliseconds(seconds: float) -> str:
+    return str(max(int(seconds * 1000), 1))
+
+
+class Database:
+    """The API's pool. Created lazily so the service starts (and answers 503) while PostgreSQL is down.
+
+    Every request's statement goes through run(), which bounds the wait for a connection and the
+    statement itself and turns what went wrong into DatabaseUnavailable (503) or DatabaseTimeout (504).
+    `observe_error` is told the kind of each failure: "unavailable", "busy" or "timeout"."""
+
+    def __init__(self, settings: Settings, observe_error: ErrorObserver | None = None) -> None:
         self._settings = settings
+        self._observe_error = observe_error or (lambda kind: None)
         self._pool: asyncpg.Pool | None = None
         self._lock = asyncio.Lock()
         self._failed_at = 0.0
@@ -179,7 +285,11 @@ class Database:
         pool = self._pool
         if pool is not None:
             return pool
-        return await self._open()
+        try:
+            return await self._open()
+        except DatabaseUnavailable:
+            self._observe_error("unavailable")
+            raise
 
     async def _open(self) -> asyncpg.Pool:
         async with self._lock:
@@ -195,11 +305,21 @@ class Database:
                     min_size=min(settings.db_pool_min_size, settings.db_pool_max_size),
                     max_size=settings.db_pool_max_size,
                     timeout=settings.db_connect_timeout,
+                    command_timeout=settings.db_statement_timeout + CLIENT_TIMEOUT_MARGIN_SECONDS,
+                    server_settings={
+                        "application_name": "medical-notes-api",
+                        "statement_timeout": _milliseconds(settings.db_statement_timeout),
+                        "lock_timeout": _milliseconds(settings.db_lock_timeout),
+                    },
                     init=_init_connection,
                     connection_class=_PooledConnection,
                 )
-                async with pool.acquire(timeout=settings.db_connect_timeout) as connection:
+                # Migrations run on their own connection, free of the per-request time limits.
+                connection = await connect(settings)
+                try:
                     self.schema_version = await migrate(connection)
+                finally:
+                    await connection.close()
             except UNAVAILABLE_ERRORS as error:
                 # Wrong password, missing database, no right to create tables: the service cannot
                 # work, but that is a 503 with the server's reason, retried later, not a crash.
@@ -213,22 +333,72 @@ class Database:
             self._last_error = None
             return pool
 
+    async def run(
+        self,
+        query: Callable[Concatenate[asyncpg.Connection, P], Awaitable[T]],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """query(connection, *args, **kwargs) on a pooled connection, within the configured limits."""
+        settings = self._settings
+        pool = await self.pool()
+        try:
+            connection = await pool.acquire(timeout=settings.db_acquire_timeout)
+        except TimeoutError:
+            self._observe_error("busy")
+            raise DatabaseUnavailable(
+                "database busy: no connection free within DB_ACQUIRE_TIMEOUT "
+                f"({settings.db_acquire_timeout:g} s)"
+            ) from None
+        except CONNECTION_ERRORS as error:
+            raise await self._unavailable(error) from error
+        try:
+            return await query(connection, *args, **kwargs)
+        except STATEMENT_TIMEOUT_ERRORS as error:
+            self._observe_error("timeout")
+            raise DatabaseTimeout(describe_timeout(error, settings)) from error
+        except TimeoutError as error:
+            # The server did not answer at all: do not wait for it to confirm the cancel request.
+            connection.terminate()
+            self._observe_error("timeout")
+            raise DatabaseTimeout(describe_timeout(error, settings)) from error
+        except CONNECTION_ERRORS as error:
+            raise await self._unavailable(error) from error
+        finally:
+            await self._release(pool, connection)
+
+    async def _release(self, pool: asyncpg.Pool, connection: asyncpg.Connection) -> None:
+        try:
+            await pool.release(connection, timeout=self._settings.db_acquire_timeout)
+        except CONNECTION_ERRORS as error:
+            # The pool has already terminated the connection; a new one replaces it when needed.
+            log.debug("pooled connection dropped on release: %s", type(error).__name__)
+
+    async def _unavailable(self, error: BaseException) -> DatabaseUnavailable:
+        self._observe_error("unavailable")
+        await self.connection_lost()
+        return DatabaseUnavailable(describe_connection_error(error))
+
     async def connection_lost(self) -> None:
         """Called after a connection error: drop every pooled connection, they all point at the old server."""
         pool = self._pool
         if pool is not None:
             await pool.expire_connections()
 
+    def connections(self) -> tuple[int, int]:
+        """(in use, open) connections of the pool; (0, 0) before it exists."""
+        pool = self._pool
+        if pool is None:
+            return 0, 0
+        size = pool.get_size()
+        return size - pool.get_idle_size(), size
+
     async def ping(self) -> str | None:
         """None when a query round trip works, otherwise the reason it does not."""
         try:
-            pool = await self.pool()
-            await pool.fetchval("SELECT 1", timeout=self._settings.db_connect_timeout)
-        except DatabaseUnavailable as error:
+            await self.run(_select_one)
+        except (DatabaseUnavailable, DatabaseTimeout) as error:
             return error.reason
-        except CONNECTION_ERRORS as error:
-            await self.connection_lost()
-            return describe_connection_error(error)
         return None
 
     async def close(self) -> None:
@@ -238,3 +408,7 @@ class Database:
                 await asyncio.wait_for(pool.close(), timeout=5)
             except (TimeoutError, *CONNECTION_ERRORS):
                 pool.terminate()
+
+
+async def _select_one(connection: asyncpg.Connection) -> Any:
+    return await connection.fetchval("SELECT 1")

@@ -29,10 +29,12 @@ async def list_ids(pool: asyncpg.Pool) -> list[int]:
     return [row[0] for row in rows]
 
 
-async def list_titles(pool: asyncpg.Pool, title_contains: str, limit: int) -> list[asyncpg.Record]:
+async def list_titles(
+    connection: asyncpg.Connection, title_contains: str, limit: int
+) -> list[asyncpg.Record]:
     """Newest first: id, title, doc_type, created_at; filtered by a case-insensitive title substring."""
     pattern = "%" + title_contains.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    return await pool.fetch(
+    return await connection.fetch(
         """
         SELECT id, title, doc_type, created_at FROM documents
         WHERE title ILIKE $1 ORDER BY created_at DESC, id DESC LIMIT $2

@@ -10,6 +10,7 @@ import contextlib
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -101,6 +102,25 @@ class PostgresServer:
         self._run(
             [str(PG_BIN_DIR / "pg_ctl"), "--pgdata", str(self.data_dir), "--mode", mode, "--wait", "stop"]
         )
+
+    def postmaster_pid(self) -> int:
+        return int((self.data_dir / "postmaster.pid").read_text().split()[0])
+
+    def crash(self) -> None:
+        """kill -9 of the postmaster, as an out-of-memory kill or a crash would end it."""
+        os.kill(self.postmaster_pid(), signal.SIGKILL)
+
+    def restart_after_crash(self, timeout: float = 30.0) -> None:
+        """Start again once the killed server's backends have noticed and left its shared memory."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.start(timeout=max(deadline - time.monotonic(), 1.0))
+                return
+            except RuntimeError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
 
     def is_running(self) -> bool:
         status = self._run(

@@ -57,7 +57,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.services = services
     install_exception_handlers(app)
     handlers = Handlers(services)
-    app.include_router(build_router(handlers))
+    router = build_router(handlers)
+    app.include_router(router)
     api_token = settings.api_token.get_secret_value() if settings.api_token is not None else None
     if api_token is not None:
         declare_bearer_auth(app)
@@ -67,8 +68,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         sessions = SessionStore(BootstrapTokenCredentials(api_token), settings.ui_session_idle_minutes)
         app.include_router(build_ui_router(handlers, sessions, settings))
     mount_static(app, docs=settings.docs_enabled)
-    # Added innermost first: a request passes the log, the error guard, the token check, the size
-    # limit, then the fast lane or FastAPI's own routing.
+    # Added innermost first: a request passes the log and metrics, the security headers, the error
+    # guard, the token check, the size limit, then the fast lane or FastAPI's own routing.
     app.add_middleware(FastLane, handlers=handlers)
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     if api_token is not None:
@@ -79,7 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)
-    app.add_middleware(RequestLogMiddleware)
+    app.add_middleware(RequestLogMiddleware, metrics=services.metrics, routes=router.routes)
     return app
 
 

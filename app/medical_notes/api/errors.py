@@ -9,16 +9,18 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from medical_notes.api.responses import FastJSONResponse, TrackedSend
-from medical_notes.db import DatabaseUnavailable
+from medical_notes.db import DatabaseTimeout, DatabaseUnavailable
 from medical_notes.providers import ProviderError
 from medical_notes.rag import IndexUnavailable
 
 log = logging.getLogger("medical_notes.api")
 
+# Sent with 503 (database unreachable or no free connection) and 504 (statement or lock timeout).
 DATABASE_RETRY_AFTER_SECONDS = "2"
 
 
@@ -42,9 +44,14 @@ def error_response(error: Exception) -> Response | None:
             {"detail": error.detail}, status_code=error.status_code, headers=error.headers
         )
     if isinstance(error, DatabaseUnavailable):
-        log.warning("database unavailable: %s", error.reason)
+        log.warning("%s", error.reason)
         return FastJSONResponse(
             {"detail": error.reason}, status_code=503, headers={"Retry-After": DATABASE_RETRY_AFTER_SECONDS}
+        )
+    if isinstance(error, DatabaseTimeout):
+        log.warning("%s", error.reason)
+        return FastJSONResponse(
+            {"detail": error.reason}, status_code=504, headers={"Retry-After": DATABASE_RETRY_AFTER_SECONDS}
         )
     if isinstance(error, ProviderError):
         log.warning("provider error %d: %s", error.status_code, error.message)
@@ -66,6 +73,7 @@ def install_exception_handlers(app: FastAPI) -> None:
         RequestValidationError,
         HTTPException,
         DatabaseUnavailable,
+        DatabaseTimeout,
         ProviderError,
         IndexUnavailable,
     ):
@@ -74,7 +82,8 @@ def install_exception_handlers(app: FastAPI) -> None:
 
 class UnexpectedErrorMiddleware:
     """Last resort: a 500 JSON body without details, and a log record with the traceback but not the
-    exception message (messages can quote the data that caused them)."""
+    exception message (messages can quote the data that caused them). A client that went away while
+    its body was being read is no error of ours: nothing is sent and the request log says so."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -86,6 +95,8 @@ class UnexpectedErrorMiddleware:
         tracked_send = TrackedSend(send)
         try:
             await self.app(scope, receive, tracked_send)
+        except ClientDisconnect:
+            return
         except Exception as error:
             frames = "".join(traceback.format_tb(error.__traceback__))
             log.error(

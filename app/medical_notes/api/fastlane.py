@@ -16,10 +16,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from medical_notes.api.errors import error_response
 from medical_notes.api.handlers import Handlers
+from medical_notes.api.middleware import ROUTE_TEMPLATE_KEY
 from medical_notes.api.models import MAX_DOCUMENT_ID, DocumentCreate, QuestionRequest
 from medical_notes.api.responses import send_json
 
 DOCUMENT_PREFIX = "/documents/"
+DOCUMENT_TEMPLATE = "/documents/{document_id}"
+# Longer digit strings are out of bigint range anyway; FastAPI answers them with a 422. (int() of
+# more than 4300 digits raises, and converting long ones costs quadratic time.)
+MAX_DOCUMENT_ID_DIGITS = len(str(MAX_DOCUMENT_ID))
 
 
 def _is_json(scope: Scope) -> bool:
@@ -66,18 +71,27 @@ class FastLane:
             path = scope["path"]
             if method == "GET":
                 if path == "/health":
+                    scope[ROUTE_TEMPLATE_KEY] = path
                     await self._call(scope, receive, send, self.handlers.health)
                     return
                 if path.startswith(DOCUMENT_PREFIX):
                     tail = path[len(DOCUMENT_PREFIX) :]
-                    if tail.isascii() and tail.isdigit() and 1 <= int(tail) <= MAX_DOCUMENT_ID:
+                    if (
+                        len(tail) <= MAX_DOCUMENT_ID_DIGITS
+                        and tail.isascii()
+                        and tail.isdigit()
+                        and 1 <= int(tail) <= MAX_DOCUMENT_ID
+                    ):
+                        scope[ROUTE_TEMPLATE_KEY] = DOCUMENT_TEMPLATE
                         await self._call(scope, receive, send, self.handlers.get_document, int(tail))
                         return
             elif method == "POST" and _is_json(scope):
                 if path == "/documents":
+                    scope[ROUTE_TEMPLATE_KEY] = path
                     await self._post(scope, receive, send, DocumentCreate, self.handlers.create_document, 201)
                     return
                 if path == "/answer_question":
+                    scope[ROUTE_TEMPLATE_KEY] = path
                     await self._post(
                         scope, receive, send, QuestionRequest, self.handlers.answer_question, 200
                     )

@@ -1,13 +1,13 @@
 """What each endpoint does, independent of how the request arrived (FastAPI route or the fast lane).
 
 Every method returns the JSON-ready body, or raises: HTTPException (404), RequestValidationError (a
-setting-dependent limit), DatabaseUnavailable, ProviderError, IndexUnavailable.
+setting-dependent limit), DatabaseUnavailable, DatabaseTimeout, ProviderError, IndexUnavailable.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
@@ -22,10 +22,7 @@ from medical_notes.api.models import (
     SummarizeRequest,
 )
 from medical_notes.api.services import Services
-from medical_notes.cache import input_hash
-from medical_notes.db import CONNECTION_ERRORS, DatabaseUnavailable, describe_connection_error
-
-T = TypeVar("T")
+from medical_notes.cache import input_hash, note_hash
 
 
 def too_long(field: str, limit: int) -> RequestValidationError:
@@ -52,19 +49,6 @@ class Handlers:
         self.provider = services.provider
         self.max_note_chars = services.settings.max_note_chars
 
-    async def _query(self, query: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
-        """Run one documents query on the pool; a lost connection becomes DatabaseUnavailable (503)."""
-        pool = await self.database.pool()
-        try:
-            return await query(pool, *args, **kwargs)
-        except CONNECTION_ERRORS as error:
-            await self.database.connection_lost()
-            raise DatabaseUnavailable(describe_connection_error(error)) from error
-
-    async def run_query(self, query: Callable[..., Awaitable[T]], *args: Any) -> T:
-        """For other front ends (the console): one query with the API's handling of a lost database."""
-        return await self._query(query, *args)
-
     async def health(self) -> tuple[int, dict[str, Any]]:
         database_problem = await self.database.ping()
         index = self.services.index_status()
@@ -89,20 +73,27 @@ class Handlers:
                 "documents": index.documents,
                 "chunks": index.chunks,
                 "embedding": index.embedding,
+                "built_at": index.built_at,
             },
             "provider": {"name": self.provider.name, "model": self.provider.model},
+            # Reported, never a reason for 503: the API serves fine while a backup is overdue.
+            "maintenance": self.services.backup_status().as_health(),
         }
         return (503 if problems else 200), body
 
+    def metrics(self) -> bytes:
+        self.services.sample_pool()
+        return self.services.metrics.render()
+
     async def list_documents(self) -> list[int]:
-        return await self._query(documents.list_ids)
+        return await self.database.run(documents.list_ids)
 
     async def list_note_titles(self, title_contains: str, limit: int) -> list[dict[str, Any]]:
-        rows = await self._query(documents.list_titles, title_contains, limit)
+        rows = await self.database.run(documents.list_titles, title_contains, limit)
         return [dict(row) for row in rows]
 
     async def get_document(self, document_id: int) -> dict[str, Any]:
-        row = await self._query(documents.get, document_id)
+        row = await self.database.run(documents.get, document_id)
         if row is None:
             raise not_found(document_id)
         return documents.row_to_dict(row)
@@ -110,7 +101,7 @@ class Handlers:
     async def create_document(self, body: DocumentCreate) -> dict[str, Any]:
         if len(body.content) > self.max_note_chars:
             raise too_long("content", self.max_note_chars)
-        row = await self._query(
+        row = await self.database.run(
             documents.create,
             title=body.title,
             content=body.content,
@@ -123,13 +114,13 @@ class Handlers:
         changes = body.model_dump(exclude_unset=True)
         if "content" in changes and len(changes["content"]) > self.max_note_chars:
             raise too_long("content", self.max_note_chars)
-        row = await self._query(documents.update, document_id, changes)
+        row = await self.database.run(documents.update, document_id, changes)
         if row is None:
             raise not_found(document_id)
         return documents.row_to_dict(row)
 
     async def delete_document(self, document_id: int) -> None:
-        if not await self._query(documents.delete, document_id):
+        if not await self.database.run(documents.delete, document_id):
             raise not_found(document_id)
 
     async def _note_text(self, body: NoteInput) -> str:
@@ -138,30 +129,49 @@ class Handlers:
                 raise too_long("text", self.max_note_chars)
             return body.text
         assert body.document_id is not None
-        content = await self._query(documents.get_content, body.document_id)
+        content = await self.database.run(documents.get_content, body.document_id)
         if content is None:
             raise not_found(body.document_id)
         return content
 
     async def _cached_completion(
-        self, operation: str, field: str, key: str, complete: Callable[[], Awaitable[str]]
+        self,
+        operation: str,
+        field: str,
+        key: str,
+        complete: Callable[[], Awaitable[str]],
+        *,
+        note: tuple[NoteInput, str] | None = None,
     ) -> tuple[str, bool]:
         """The provider's text for this input from the cache, or fresh (then cached); and whether cached.
 
-        `field` names the text in the stored JSON ({"summary": ...} or {"answer": ...}), the format
-        existing cache rows have."""
-        provider = self.provider
-        cached = await self.cache.get(operation, provider.name, provider.model, key)
+        `field` names the text in the stored JSON ({"summary": ...} or {"answer": ...}); `note` is
+        the request's note and its text, whose results must go when a document with that text goes."""
+        cached = await self.cache.get(operation, key)
         if cached is not None:
             return cached[field], True
         text = await complete()
-        await self.cache.put(operation, provider.name, provider.model, key, {field: text})
+        if note is None:
+            await self.cache.put(operation, key, {field: text}, note_hash=None, from_document=False)
+        else:
+            request, note_text = note
+            await self.cache.put(
+                operation,
+                key,
+                {field: text},
+                note_hash=note_hash(note_text),
+                from_document=request.document_id is not None,
+            )
         return text, False
 
     async def summarize_note(self, body: SummarizeRequest) -> dict[str, Any]:
         note = await self._note_text(body)
         summary, cached = await self._cached_completion(
-            "summarize", "summary", input_hash(note), lambda: self.provider.summarize(note)
+            "summarize",
+            "summary",
+            input_hash(note),
+            lambda: self.provider.summarize(note),
+            note=(body, note),
         )
         return {
             "summary": summary,
@@ -177,6 +187,7 @@ class Handlers:
             "answer",
             input_hash(note, body.query),
             lambda: self.provider.query_note(note, body.query),
+            note=(body, note),
         )
         return {
             "answer": answer,

@@ -5,22 +5,54 @@ from __future__ import annotations
 import hmac
 import logging
 import time
+from collections.abc import Sequence
 
 from starlette.exceptions import HTTPException
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from medical_notes.api.responses import TrackedSend, send_json
+from medical_notes.metrics import Metrics
 
 log = logging.getLogger("medical_notes.access")
 
 PUBLIC_PATHS = frozenset({"/health"})
 
 
-class RequestLogMiddleware:
-    """One line per request: method, path, status, duration. Never bodies, query strings or headers."""
+# The status logged and counted for a request whose client went away before the response was sent
+# (nginx's "client closed request").
+CLIENT_DISCONNECTED = 499
+# The ASGI scope key where the fast lane names the route template it served.
+ROUTE_TEMPLATE_KEY = "medical_notes.route"
+UNMATCHED_ROUTE = "unmatched"
+MAX_LOGGED_PATH_CHARS = 200
 
-    def __init__(self, app: ASGIApp) -> None:
+
+def route_template(scope: Scope, routes: Sequence[BaseRoute]) -> str:
+    """The path template that served (or would serve) this request, never the raw path."""
+    route = scope.get("route")
+    if isinstance(route, BaseRoute) and hasattr(route, "path"):
+        return route.path
+    template = scope.get(ROUTE_TEMPLATE_KEY)
+    if template is not None:
+        return template
+    # Answered before routing (401, 413) or not found: look it up, for the label only.
+    for candidate in routes:
+        match, _ = candidate.matches(scope)
+        if match is not Match.NONE and hasattr(candidate, "path"):
+            return candidate.path
+    return UNMATCHED_ROUTE
+
+
+class RequestLogMiddleware:
+    """One line per request: method, path, status, duration; never bodies, query strings or headers.
+    Also counts the request in the metrics, by route template. A client that disconnected before
+    its answer was sent is logged and counted as 499, not as what the app tried to answer."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics, routes: Sequence[BaseRoute]) -> None:
         self.app = app
+        self.metrics = metrics
+        self.routes = routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -28,16 +60,32 @@ class RequestLogMiddleware:
             return
         started = time.perf_counter()
         tracked_send = TrackedSend(send)
+        disconnected = False
+
+        async def watched_receive() -> Message:
+            nonlocal disconnected
+            message = await receive()
+            if message["type"] == "http.disconnect" and not tracked_send.started:
+                disconnected = True
+            return message
+
         try:
-            await self.app(scope, receive, tracked_send)
+            await self.app(scope, watched_receive, tracked_send)
         finally:
+            seconds = time.perf_counter() - started
+            status = CLIENT_DISCONNECTED if disconnected else tracked_send.status or 500
+            self.metrics.observe_request(scope["method"], route_template(scope, self.routes), status, seconds)
             if log.isEnabledFor(logging.INFO):
+                path = scope["path"]
+                if len(path) > MAX_LOGGED_PATH_CHARS:
+                    path = path[:MAX_LOGGED_PATH_CHARS] + "..."
                 log.info(
-                    "%s %s %d %.1fms",
+                    "%s %s %d %.1fms%s",
                     scope["method"],
-                    scope["path"],
-                    tracked_send.status or 500,
-                    (time.perf_counter() - started) * 1000,
+                    path,
+                    status,
+                    seconds * 1000,
+                    " client disconnected" if disconnected else "",
                 )
 
 

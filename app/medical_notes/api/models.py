@@ -183,6 +183,10 @@ class HealthResponse(BaseModel):
     database: dict[str, Any]
     index: dict[str, Any]
     provider: dict[str, Any]
+    maintenance: dict[str, Any] = Field(
+        description="last_backup_at, last_backup_attempt_at, last_backup_error from BACKUP_STATUS_FILE "
+        "(all null when it is not set or not written yet); never makes /health fail"
+    )
 
 
 class ErrorResponse(BaseModel):

@@ -23,16 +23,20 @@ from medical_notes.api.models import (
     SummaryResponse,
 )
 from medical_notes.api.responses import FastJSONResponse
+from medical_notes.metrics import CONTENT_TYPE_LATEST
 
 DocumentIdPath = Annotated[int, Path(ge=1, le=MAX_DOCUMENT_ID, description="document id")]
 
 NOT_FOUND = {404: {"model": ErrorResponse, "description": "no document with this id"}}
-UNAVAILABLE = {503: {"model": ErrorResponse, "description": "database unavailable"}}
+UNAVAILABLE = {
+    503: {"model": ErrorResponse, "description": "database unavailable or busy (Retry-After)"},
+    504: {"model": ErrorResponse, "description": "database statement or lock timeout (Retry-After)"},
+}
 PROVIDER_FAILED = {
     404: {"model": ErrorResponse, "description": "no document with this id"},
     502: {"model": ErrorResponse, "description": "the LLM provider failed or rejected the key"},
     503: {"model": ErrorResponse, "description": "provider rate limit or unreachable, or database down"},
-    504: {"model": ErrorResponse, "description": "the LLM provider timed out"},
+    504: {"model": ErrorResponse, "description": "the LLM provider or a database statement timed out"},
 }
 
 
@@ -44,6 +48,15 @@ def build_router(handlers: Handlers) -> APIRouter:
         """Database and index state, provider and version; 503 with a reason when not ready. No token."""
         status, body = await handlers.health()
         return FastJSONResponse(body, status_code=status)
+
+    @router.get(
+        "/metrics",
+        response_class=Response,
+        responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format"}},
+    )
+    async def metrics() -> Response:
+        """Request, latency, database pool, cache, index and backup metrics (see docs/reliability.md)."""
+        return Response(handlers.metrics(), media_type=CONTENT_TYPE_LATEST)
 
     @router.get("/documents", response_model=list[int], responses=UNAVAILABLE)
     async def list_documents() -> Response:

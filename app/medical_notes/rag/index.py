@@ -57,6 +57,7 @@ class IndexStatus:
     documents: int = 0
     embedding: dict[str, Any] = field(default_factory=dict)  # {"provider", "model", "dim"} of the index
     sources_checksum: str | None = None
+    built_at: str | None = None  # ISO 8601 time of the build, from the metadata
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,7 @@ def check_index(
         "documents": len({chunk["source"] for chunk in meta["chunks"]}),
         "embedding": dict(meta["embedding"]),
         "sources_checksum": meta["sources_checksum"],
+        "built_at": meta.get("built_at") if isinstance(meta.get("built_at"), str) else None,
     }
     if not index_path.exists():
         return IndexCheck(

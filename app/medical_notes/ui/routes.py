@@ -94,7 +94,7 @@ def build_ui_router(handlers: Handlers, sessions: SessionStore, settings: Settin
         session_id = request.cookies.get(SESSION_COOKIE)
         if not session_id:
             raise SignInRequired
-        session = await handlers.run_query(sessions.resume, session_id)
+        session = await handlers.database.run(sessions.resume, session_id)
         if session is None:
             raise SignInRequired
         return session
@@ -152,7 +152,7 @@ def build_ui_router(handlers: Handlers, sessions: SessionStore, settings: Settin
         opened = None
         if expected and hmac.compare_digest(presented.encode(), expected.encode()) and token:
             try:
-                opened = await handlers.run_query(sessions.open, token)
+                opened = await handlers.database.run(sessions.open, token)
             except Exception as error:
                 return error_page(request, None, error)
         if opened is None:
@@ -173,7 +173,7 @@ def build_ui_router(handlers: Handlers, sessions: SessionStore, settings: Settin
             try:
                 session = await current_session(request)
                 await checked_form(request, session)
-                await handlers.run_query(sessions.close, session_id)
+                await handlers.database.run(sessions.close, session_id)
             except SignInRequired:
                 pass
             except Exception as error:

@@ -68,14 +68,14 @@ class SessionStore:
         self.credentials = credentials
         self.idle_minutes = idle_minutes
 
-    async def open(self, pool: asyncpg.Pool, token: str) -> tuple[str, Session] | None:
+    async def open(self, connection: asyncpg.Connection, token: str) -> tuple[str, Session] | None:
         """A new session id and its session, or None when the token is not valid."""
         principal = self.credentials.by_token(token)
         if principal is None:
             return None
         session_id = secrets.token_urlsafe(32)
         csrf_token = secrets.token_urlsafe(32)
-        async with pool.acquire() as connection, connection.transaction():
+        async with connection.transaction():
             await connection.execute(
                 "DELETE FROM ui_sessions WHERE last_seen_at < now() - make_interval(mins => $1)",
                 self.idle_minutes,
@@ -93,9 +93,9 @@ class SessionStore:
             )
         return session_id, Session(principal, csrf_token)
 
-    async def resume(self, pool: asyncpg.Pool, session_id: str) -> Session | None:
+    async def resume(self, connection: asyncpg.Connection, session_id: str) -> Session | None:
         """The live session for this id (its idle clock restarted), or None."""
-        row = await pool.fetchrow(
+        row = await connection.fetchrow(
             """
             UPDATE ui_sessions SET last_seen_at = now()
             WHERE id_hash = $1 AND last_seen_at >= now() - make_interval(mins => $2)
@@ -108,9 +108,9 @@ class SessionStore:
             return None
         principal = self.credentials.by_token_hash(row["token_hash"])
         if principal is None:
-            await self.close(pool, session_id)
+            await self.close(connection, session_id)
             return None
         return Session(principal, row["csrf_token"])
 
-    async def close(self, pool: asyncpg.Pool, session_id: str) -> None:
-        await pool.execute("DELETE FROM ui_sessions WHERE id_hash = $1", sha256_hex(session_id))
+    async def close(self, connection: asyncpg.Connection, session_id: str) -> None:
+        await connection.execute("DELETE FROM ui_sessions WHERE id_hash = $1", sha256_hex(session_id))
