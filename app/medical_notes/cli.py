@@ -96,6 +96,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         server = ServerSettings()
     except ValueError as error:
         return _fail(f"invalid server configuration: {error}".replace("\n", " "), EXIT_CONFIGURATION)
+    if args.check_config:
+        return EXIT_OK
     uvicorn.run(
         "medical_notes.api:create_app",
         factory=True,
@@ -189,6 +191,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="default API_PORT or 8000")
     serve.add_argument("--workers", type=int, help="default API_WORKERS or 1")
     serve.add_argument("--reload", action="store_true", help="reload on code changes (development)")
+    serve.add_argument(
+        "--check-config",
+        action="store_true",
+        help="only check the configuration (credentials, secret files, options) and exit",
+    )
     serve.set_defaults(handler=_serve)
 
     client_commands = commands.add_parser(
