@@ -11,10 +11,12 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import asyncpg
+import httpx
 import pytest
 from conftest import make_settings, run_cli, running_app
 from postgres_server import free_port
 
+from medical_notes.api import create_app
 from medical_notes.config import ConfigurationError, Settings
 
 BOOTSTRAP = "bootstrap-token-for-tests-7d1e"
@@ -404,9 +406,18 @@ def test_serve_fails_closed_with_one_line(database_url: str, tmp_path: Path, env
         assert "API_TOKEN is set but empty" in lines[0]
 
 
-def test_create_app_refuses_to_start_without_a_credential(database_url: str, index_dir: Path) -> None:
-    from medical_notes.api import create_app
+def test_check_config_validates_without_starting(database_url: str, tmp_path: Path) -> None:
+    settings = make_settings(database_url, tmp_path, api_auth=None)
+    token_file = tmp_path / "api_token"
+    token_file.write_text("from-a-file\n")
+    ok = run_cli(settings, "serve", "--check-config", API_TOKEN_FILE=str(token_file))
+    assert (ok.returncode, ok.stdout, ok.stderr) == (0, "", "")
+    refused = run_cli(settings, "serve", "--check-config")
+    assert refused.returncode == 2
+    assert refused.stderr.startswith("error: no API credential configured")
 
+
+def test_create_app_refuses_to_start_without_a_credential(database_url: str, index_dir: Path) -> None:
     with pytest.raises(ConfigurationError, match="no API credential configured"):
         create_app(make_settings(database_url, index_dir, api_auth=None))
     with pytest.raises(ValueError, match="API_TOKEN is set but empty"):
@@ -497,3 +508,50 @@ async def test_openapi_declares_the_bearer_scheme_on_protected_operations(auth_s
             assert operation["security"] == [{"HTTPBearer": []}], (method, path)
             assert {"401", "403"} <= set(operation["responses"]), (method, path)
     assert "/audit" in schema["paths"]
+
+
+# ---- database outage -------------------------------------------------------------------------------
+
+
+async def test_outage_gives_503_for_client_keys_and_keeps_buffered_reads(
+    auth_settings: Settings, postgres_server
+) -> None:
+    token = create_client(auth_settings, "ward-display", "read")
+    app = create_app(auth_settings)
+    registry = app.state.services.clients
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client,
+    ):
+        created = await client.post("/documents", json=NOTE, headers=bearer(BOOTSTRAP))
+        path = f"/documents/{created.json()['id']}"
+        assert (await client.get(path, headers=bearer(token))).status_code == 200
+        postgres_server.stop()
+        try:
+            during = await client.get(path, headers=bearer(token, "r-outage-client"))
+            assert during.status_code == 503, during.text
+            assert during.headers["retry-after"]
+            # The bootstrap token needs no database: authenticated, then 503 from the read itself.
+            bootstrap = await client.get(path, headers=bearer(BOOTSTRAP, "r-outage-bootstrap"))
+            assert bootstrap.status_code == 503
+        finally:
+            postgres_server.start()
+        for _ in range(100):
+            response = await client.get(path, headers=bearer(token))
+            if response.status_code == 200:
+                break
+            await asyncio.sleep(0.1)
+        assert response.status_code == 200
+        # The change listener reconnects by itself, and then clients are cached again.
+        for _ in range(50):
+            if registry.listening:
+                break
+            await asyncio.sleep(0.1)
+        assert registry.listening
+        assert run_cli(auth_settings, "clients", "revoke", "ward-display").returncode == 0
+        await asyncio.sleep(0.05)
+        assert (await client.get(path, headers=bearer(token))).status_code == 401
+    rows = await fetch(
+        auth_settings, "SELECT client, status FROM audit_log WHERE request_id = 'r-outage-bootstrap'"
+    )
+    assert [tuple(row) for row in rows] == [("bootstrap", 503)]

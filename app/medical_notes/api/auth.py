@@ -73,6 +73,11 @@ class ClientRegistry:
                 await self._listener_task
             self._listener_task = None
 
+    @property
+    def listening(self) -> bool:
+        """True while change notifications arrive (the cache is in use)."""
+        return self._listening
+
     def forget(self, *_: object) -> None:
         """Drop every cached client (also the signature of an asyncpg notification callback)."""
         self._generation += 1
