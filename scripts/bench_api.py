@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import re
@@ -87,14 +88,36 @@ def _milliseconds(value: str) -> float:
     return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def run_wrk(url: str, args: argparse.Namespace, token: str, script: Path | None = None) -> dict:
+@dataclasses.dataclass(frozen=True)
+class Server:
+    url: str
+    pid: int
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process so far (fields 14 and 15 of /proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_wrk(
+    server: Server, path: str, args: argparse.Namespace, token: str, script: Path | None = None
+) -> dict:
+    """One wrk run; also the server process's CPU time per request, which other load on the machine
+    barely changes (unlike requests/s)."""
+    url = server.url + path
     command = [WRK, f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}", "--latency"]
     command += ["-H", f"Authorization: Bearer {token}"]
     if script is not None:
         command += ["-s", str(script)]
+    cpu_before = cpu_seconds(server.pid)
     output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    cpu = cpu_seconds(server.pid) - cpu_before
+    requests = int(re.search(r"(\d+) requests in", output).group(1))
     requests_per_second = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
-    latencies = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", output, re.MULTILINE))
+    latencies = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", output, re.MULTILINE))
+    if set(latencies) != {"50", "99"}:
+        raise SystemExit(f"unexpected wrk output for {url}:\n{output}")
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     socket_errors = re.search(r"Socket errors: (.*)", output)
     return {
@@ -103,17 +126,21 @@ def run_wrk(url: str, args: argparse.Namespace, token: str, script: Path | None 
         "p99_ms": _milliseconds(latencies["99"]),
         "non_2xx": int(errors.group(1)) if errors else 0,
         "socket_errors": socket_errors.group(1) if socket_errors else "",
+        "cpu_us": cpu * 1e6 / max(requests, 1),
     }
 
 
 def median_run(runs: list[dict]) -> dict:
-    """The run with the median throughput (its latencies belong to the same run)."""
-    return sorted(runs, key=lambda run: run["requests_per_second"])[len(runs) // 2]
+    """The run with the median throughput (its latencies belong to the same run), with the median
+    CPU time per request over all runs."""
+    median = dict(sorted(runs, key=lambda run: run["requests_per_second"])[len(runs) // 2])
+    median["cpu_us"] = sorted(run["cpu_us"] for run in runs)[len(runs) // 2]
+    return median
 
 
 @contextlib.contextmanager
-def serving(env: dict[str, str], port: int, log_path: Path) -> Iterator[str]:
-    """`python -m medical_notes serve` with one worker; yields its base URL once healthy."""
+def serving(env: dict[str, str], port: int, log_path: Path) -> Iterator[Server]:
+    """`python -m medical_notes serve` with one worker, once healthy."""
     with log_path.open("wb") as log_file:
         server = subprocess.Popen(
             [sys.executable, "-m", "medical_notes", "serve", "--host", "127.0.0.1", "--port", str(port)],
@@ -124,7 +151,7 @@ def serving(env: dict[str, str], port: int, log_path: Path) -> Iterator[str]:
         try:
             base_url = f"http://127.0.0.1:{port}"
             wait_healthy(base_url, server, log_path)
-            yield base_url
+            yield Server(base_url, server.pid)
             server.terminate()
             server.wait(timeout=15)
         finally:
@@ -132,9 +159,9 @@ def serving(env: dict[str, str], port: int, log_path: Path) -> Iterator[str]:
                 server.kill()
 
 
-def create_document(base_url: str) -> int:
+def create_document(server: Server) -> int:
     request = urllib.request.Request(  # noqa: S310 - local URL
-        f"{base_url}/documents",
+        f"{server.url}/documents",
         data=json.dumps(POST_DOCUMENT).encode(),
         headers={"Content-Type": "application/json", "Authorization": f"Bearer {BOOTSTRAP_TOKEN}"},
     )
@@ -190,19 +217,19 @@ def main() -> int:
                     serving({**env, "AUDIT_ENABLED": "false"}, free_port(), work_dir / "unaudited.log")
                 )
                 document = f"/documents/{create_document(audited)}"
-                runs: dict[str, tuple[str, str, Path | None]] = {
-                    "GET /health": (f"{audited}/health", reader, None),
-                    "GET /documents/{id}": (audited + document, reader, None),
-                    "GET /documents/{id} no audit": (unaudited + document, reader, None),
-                    "GET /documents/{id} API_TOKEN": (audited + document, BOOTSTRAP_TOKEN, None),
-                    "POST /documents": (f"{audited}/documents", BOOTSTRAP_TOKEN, post_document),
-                    "POST /documents no audit": (f"{unaudited}/documents", BOOTSTRAP_TOKEN, post_document),
-                    "POST /answer_question": (f"{audited}/answer_question", reader, question),
+                runs: dict[str, tuple[Server, str, str, Path | None]] = {
+                    "GET /health": (audited, "/health", reader, None),
+                    "GET /documents/{id}": (audited, document, reader, None),
+                    "GET /documents/{id} no audit": (unaudited, document, reader, None),
+                    "GET /documents/{id} API_TOKEN": (audited, document, BOOTSTRAP_TOKEN, None),
+                    "POST /documents": (audited, "/documents", BOOTSTRAP_TOKEN, post_document),
+                    "POST /documents no audit": (unaudited, "/documents", BOOTSTRAP_TOKEN, post_document),
+                    "POST /answer_question": (audited, "/answer_question", reader, question),
                 }
                 rounds: dict[str, list[dict]] = {name: [] for name in runs}
                 for _ in range(args.rounds):
-                    for name, (url, token, script) in runs.items():
-                        rounds[name].append(run_wrk(url, args, token, script))
+                    for name, (server, path, token, script) in runs.items():
+                        rounds[name].append(run_wrk(server, path, args, token, script))
                 results = {name: median_run(measured) for name, measured in rounds.items()}
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
@@ -219,20 +246,23 @@ def main() -> int:
         f"1-min load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after "
         f"({os.cpu_count()} CPUs; other work on the machine skews the numbers)"
     )
-    print("GET requests use a read-scope client key, POST /documents the bootstrap API_TOKEN")
-    print(f"{'endpoint':<30} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
+    print("GET requests use a read-scope client key, POST /documents the bootstrap API_TOKEN;")
+    print("CPU us/req: the API server process only (PostgreSQL's work is not counted)")
+    print(f"{'endpoint':<30} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8} {'CPU us/req':>11}")
     for endpoint, result in results.items():
         print(
             f"{endpoint:<30} {result['requests_per_second']:>10.0f} {result['p50_ms']:>8.2f} "
-            f"{result['p99_ms']:>8.2f} {result['non_2xx']:>8}"
+            f"{result['p99_ms']:>8.2f} {result['non_2xx']:>8} {result['cpu_us']:>11.0f}"
             + (f"  socket errors: {result['socket_errors']}" if result["socket_errors"] else "")
         )
-    for audited, unaudited in (
+    for with_audit, without_audit in (
         ("GET /documents/{id}", "GET /documents/{id} no audit"),
         ("POST /documents", "POST /documents no audit"),
     ):
-        cost = 1 - results[audited]["requests_per_second"] / results[unaudited]["requests_per_second"]
-        print(f"audit cost on {audited}: {cost:.1%} of throughput")
+        audited, unaudited = results[with_audit], results[without_audit]
+        throughput = 1 - audited["requests_per_second"] / unaudited["requests_per_second"]
+        cpu = audited["cpu_us"] / unaudited["cpu_us"] - 1
+        print(f"audit cost on {with_audit}: {throughput:.1%} of throughput, {cpu:+.1%} server CPU a request")
     return 0
 
 
