@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import subprocess
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -375,6 +376,22 @@ async def test_request_id_is_echoed_when_valid_and_generated_otherwise(auth_sett
         ] == "r-401"
         missing = await client.get("/documents/999", headers=bearer(BOOTSTRAP, "r-404"))
         assert (missing.status_code, missing.headers["x-request-id"]) == (404, "r-404")
+
+
+async def test_log_line_response_header_and_audit_row_share_the_generated_id(
+    auth_settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="medical_notes.access"):
+        async with running_app(auth_settings) as client:
+            created = await client.post("/documents", json=NOTE, headers=bearer(BOOTSTRAP))
+            response = await client.get(f"/documents/{created.json()['id']}", headers=bearer(BOOTSTRAP))
+    request_id = response.headers["x-request-id"]
+    access = [r.getMessage() for r in caplog.records if r.name == "medical_notes.access"]
+    assert [line for line in access if line.endswith(f" request_id={request_id}")] == [
+        line for line in access if line.startswith("GET /documents/")
+    ]
+    rows = await fetch(auth_settings, "SELECT action FROM audit_log WHERE request_id = $1", request_id)
+    assert [row["action"] for row in rows] == ["document.read"]
 
 
 # ---- fail closed, configuration --------------------------------------------------------------------

@@ -185,7 +185,9 @@ def test_refuses_to_start_without_a_credential_before_touching_the_database(
     docker_client: docker.DockerClient, app_image: AppImage
 ) -> None:
     remove_container(docker_client, API_CONTAINER)
-    container = run_api(docker_client, app_image.tag, environment={"API_TOKEN": None}, network_mode="none")
+    container = run_api(
+        docker_client, app_image.tag, environment={"API_TOKEN": None}, network=None, network_mode="none"
+    )
     try:
         assert container.wait(timeout=60)["StatusCode"] == 2
         logs = logs_of(container)
