@@ -72,6 +72,8 @@ class Settings(BaseSettings):
         if self.database_url_file is not None:
             if self.database_password_file is not None:
                 raise ConfigurationError("set DATABASE_URL_FILE or DATABASE_PASSWORD_FILE, not both")
+            if "database_url" in self.model_fields_set:
+                raise ConfigurationError("set DATABASE_URL or DATABASE_URL_FILE, not both")
             self.database_url = _read_secret_file("DATABASE_URL_FILE", self.database_url_file)
         if self.database_password_file is not None:
             password = _read_secret_file("DATABASE_PASSWORD_FILE", self.database_password_file)

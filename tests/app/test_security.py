@@ -8,13 +8,14 @@ import hashlib
 import json
 import logging
 import subprocess
+import sys
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import asyncpg
 import httpx
 import pytest
-from conftest import make_settings, run_cli, running_app
+from conftest import cli_env, make_settings, run_cli, running_app
 from postgres_server import free_port
 
 from medical_notes.api import create_app
@@ -470,11 +471,19 @@ def test_secrets_are_read_from_files(database_url: str, index_dir: Path, tmp_pat
         urlsplit(database_url).path,
     )
 
+    only_llm_key = Settings(_env_file=None, llm_api_key_file=files["llm_api_key"])
+    assert only_llm_key.embedding_api_key.get_secret_value() == "sk-file-key"  # same default as the variable
+
     url_file = tmp_path / "database_url"
     url_file.write_text(database_url + "\n")
-    base = make_settings(database_url, index_dir)
-    status = run_cli(
-        base, "status", DATABASE_URL="postgresql://nobody@127.0.0.1:1/none", DATABASE_URL_FILE=str(url_file)
+    env = cli_env(make_settings(database_url, index_dir), DATABASE_URL_FILE=str(url_file))
+    del env["DATABASE_URL"]
+    status = subprocess.run(
+        [sys.executable, "-m", "medical_notes", "status"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert status.returncode == 0, status.stderr
     assert json.loads(status.stdout)["database_ok"] is True
@@ -487,6 +496,10 @@ def test_secrets_are_read_from_files(database_url: str, index_dir: Path, tmp_pat
         ({"llm_api_key_file": "MISSING"}, "LLM_API_KEY_FILE: cannot read"),
         ({"embedding_api_key_file": "EMPTY"}, "EMBEDDING_API_KEY_FILE: .* is empty"),
         ({"database_password_file": "FILE", "database_url_file": "FILE"}, "not both"),
+        (
+            {"database_url": "postgresql://u@h/db", "database_url_file": "FILE"},
+            "DATABASE_URL or DATABASE_URL_FILE",
+        ),
         (
             {"database_password_file": "FILE", "database_url": "postgresql://u:pw@h/db"},
             "already has a password",
