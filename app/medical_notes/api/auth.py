@@ -14,7 +14,6 @@ import hmac
 import logging
 from collections import OrderedDict
 
-import asyncpg
 from pydantic import SecretStr
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -107,7 +106,7 @@ class ClientRegistry:
         while True:
             try:
                 await self._listen_once()
-            except (*db.UNAVAILABLE_ERRORS, asyncpg.InterfaceError) as error:
+            except db.UNAVAILABLE_ERRORS as error:
                 log.debug("client change listener down: %s", describe_connection_error(error))
             await asyncio.sleep(LISTENER_RETRY_SECONDS)
 
