@@ -4,8 +4,10 @@
 #                    then replace this shell with the server so that SIGTERM reaches uvicorn.
 #   status | seed | index [--force]: run that medical_notes command directly.
 #   anything else: run it as given (e.g. a shell for debugging).
-# Environment: DATABASE_URL (or PGHOST/PGPORT), AUTO_INIT (default true), FORCE_INIT (default false),
-# FAISS_INDEX_DIR, DB_WAIT_ATTEMPTS (default 30), DB_WAIT_INTERVAL seconds (default 2).
+# Environment: DATABASE_URL or DATABASE_URL_FILE (or PGHOST/PGPORT), AUTO_INIT (default true),
+# FORCE_INIT (default false), FAISS_INDEX_DIR, DB_WAIT_ATTEMPTS (default 30), DB_WAIT_INTERVAL seconds
+# (default 2). Secrets may come from files (*_FILE, see docs/security.md); the server checks its
+# configuration (credentials, secret files) before anything else, so a bad one stops it at once.
 set -eu
 
 log() {
@@ -19,13 +21,18 @@ is_true() {
     esac
 }
 
-# Sets db_host and db_port from DATABASE_URL (scheme://user:password@host:port/db?options), falling
-# back to PGHOST/PGPORT. Only host and port are kept, so the password is never printed or passed on.
+# Sets db_host and db_port from DATABASE_URL or the file DATABASE_URL_FILE names
+# (scheme://user:password@host:port/db?options), falling back to PGHOST/PGPORT. Only host and port are
+# kept, so the password is never printed, exported or passed on.
 parse_database_address() {
     db_host=${PGHOST:-localhost}
     db_port=${PGPORT:-5432}
-    [ -n "${DATABASE_URL:-}" ] || return 0
-    authority=${DATABASE_URL#*://}
+    database_url=${DATABASE_URL:-}
+    if [ -z "$database_url" ] && [ -n "${DATABASE_URL_FILE:-}" ]; then
+        database_url=$(cat -- "$DATABASE_URL_FILE")
+    fi
+    [ -n "$database_url" ] || return 0
+    authority=${database_url#*://}
     authority=${authority%%/*}
     authority=${authority%%\?*}
     authority=${authority##*@}
@@ -123,6 +130,10 @@ fi
 case "$1" in
     serve | -*)
         [ "$1" != serve ] || shift
+        if ! python -m medical_notes serve --check-config "$@"; then
+            log "error: invalid configuration (see the message above); not starting"
+            exit 2
+        fi
         parse_database_address
         wait_for_postgres
         if is_true "${AUTO_INIT:-true}"; then

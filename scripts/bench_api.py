@@ -2,18 +2,21 @@
 """Benchmark the API as deployed: one uvicorn worker, a real PostgreSQL 15 (fsync on), wrk as the load.
 
 Starts a throw-away PostgreSQL server (the same helper the tests use), seeds and indexes through the
-command line, starts `python -m medical_notes serve --workers 1`, then runs
-`wrk -t2 -c32 -d10s --latency` against GET /health, GET /documents/{id}, POST /documents and offline
-POST /answer_question, and prints requests/s, p50/p99 latency and the server's CPU time per request
-(user + system, from /proc: steadier than requests/s when other work shares the machine) per endpoint,
-plus the index build time.
+command line, creates a read-scope API client, starts `python -m medical_notes serve --workers 1`, then
+runs `wrk -t2 -c32 -d10s --latency` against GET /health, GET /documents/{id} (with the client key and
+with the bootstrap API_TOKEN), POST /documents and offline POST /answer_question, and prints requests/s
+and p50/p99 latency per endpoint plus the index build time. A second server with AUDIT_ENABLED=false
+serves the same GET /documents/{id} and POST /documents: the cost of the audit trail. Runs alternate
+between the two servers, each endpoint --rounds times, and the median run is shown.
 
-Usage: .venv/bin/python scripts/bench_api.py [--duration 10s] [--connections 32] [--threads 2]
+Usage: .venv/bin/python scripts/bench_api.py [--duration 10s] [--connections 32] [--threads 2] [--rounds 3]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import json
 import os
 import re
@@ -24,6 +27,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -42,6 +46,7 @@ POST_DOCUMENT = {
     "doc_type": "soap_note",
     "metadata": {"specialty": "internal medicine"},
 }
+BOOTSTRAP_TOKEN = "bench-bootstrap-token"  # noqa: S105 - a throw-away server's credential
 QUESTION = {"question": "What HbA1c target is recommended for most adults with type 2 diabetes?", "top_k": 5}
 
 
@@ -83,22 +88,36 @@ def _milliseconds(value: str) -> float:
     return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
+@dataclasses.dataclass(frozen=True)
+class Server:
+    url: str
+    pid: int
+
+
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far."""
+    """User plus system CPU time of a process so far (fields 14 and 15 of /proc/PID/stat)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run_wrk(url: str, args: argparse.Namespace, server_pid: int, script: Path | None = None) -> dict:
+def run_wrk(
+    server: Server, path: str, args: argparse.Namespace, token: str, script: Path | None = None
+) -> dict:
+    """One wrk run; also the server process's CPU time per request, which other load on the machine
+    barely changes (unlike requests/s)."""
+    url = server.url + path
     command = [WRK, f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}", "--latency"]
+    command += ["-H", f"Authorization: Bearer {token}"]
     if script is not None:
         command += ["-s", str(script)]
-    cpu_before = cpu_seconds(server_pid)
+    cpu_before = cpu_seconds(server.pid)
     output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
-    cpu_used = cpu_seconds(server_pid) - cpu_before
+    cpu = cpu_seconds(server.pid) - cpu_before
     requests = int(re.search(r"(\d+) requests in", output).group(1))
     requests_per_second = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
     latencies = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", output, re.MULTILINE))
+    if set(latencies) != {"50", "99"}:
+        raise SystemExit(f"unexpected wrk output for {url}:\n{output}")
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     socket_errors = re.search(r"Socket errors: (.*)", output)
     return {
@@ -107,8 +126,47 @@ def run_wrk(url: str, args: argparse.Namespace, server_pid: int, script: Path | 
         "p99_ms": _milliseconds(latencies["99"]),
         "non_2xx": int(errors.group(1)) if errors else 0,
         "socket_errors": socket_errors.group(1) if socket_errors else "",
-        "cpu_us_per_request": cpu_used / max(requests, 1) * 1e6,
+        "cpu_us": cpu * 1e6 / max(requests, 1),
     }
+
+
+def median_run(runs: list[dict]) -> dict:
+    """The run with the median throughput (its latencies belong to the same run), with the median
+    CPU time per request over all runs."""
+    median = dict(sorted(runs, key=lambda run: run["requests_per_second"])[len(runs) // 2])
+    median["cpu_us"] = sorted(run["cpu_us"] for run in runs)[len(runs) // 2]
+    return median
+
+
+@contextlib.contextmanager
+def serving(env: dict[str, str], port: int, log_path: Path) -> Iterator[Server]:
+    """`python -m medical_notes serve` with one worker, once healthy."""
+    with log_path.open("wb") as log_file:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "medical_notes", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env={**env, "API_WORKERS": "1"},
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            base_url = f"http://127.0.0.1:{port}"
+            wait_healthy(base_url, server, log_path)
+            yield Server(base_url, server.pid)
+            server.terminate()
+            server.wait(timeout=15)
+        finally:
+            if server.poll() is None:
+                server.kill()
+
+
+def create_document(server: Server) -> int:
+    request = urllib.request.Request(  # noqa: S310 - local URL
+        f"{server.url}/documents",
+        data=json.dumps(POST_DOCUMENT).encode(),
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {BOOTSTRAP_TOKEN}"},
+    )
+    with urllib.request.urlopen(request) as response:  # noqa: S310 - local URL
+        return json.load(response)["id"]
 
 
 def main() -> int:
@@ -116,6 +174,7 @@ def main() -> int:
     parser.add_argument("--duration", default="10s")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3, help="runs per endpoint; the median is shown")
     parser.add_argument(
         "--log-level", default="info", help="LOG_LEVEL of the server (request lines are info)"
     )
@@ -123,16 +182,14 @@ def main() -> int:
 
     load_before = os.getloadavg()[0]
     work_dir = Path(tempfile.mkdtemp(prefix="medical-notes-bench-"))
-    server: subprocess.Popen | None = None
     try:
         with PostgresServer(durable=True) as postgres:
             database_url = postgres.create_database("medical_notes")
-            port = free_port()
             # The benchmark's own settings, not whatever provider, token or embedding the shell exports
             inherited = {
                 key: value
                 for key, value in os.environ.items()
-                if not key.startswith(("LLM_", "EMBEDDING_", "API_"))
+                if not key.startswith(("LLM_", "EMBEDDING_", "API_", "AUDIT_"))
             }
             env = {
                 **inherited,
@@ -142,59 +199,39 @@ def main() -> int:
                 "LLM_PROVIDER": "offline",
                 "EMBEDDING_PROVIDER": "local",
                 "LOG_LEVEL": args.log_level,
+                "API_TOKEN": BOOTSTRAP_TOKEN,
             }
             seeded = run_cli(env, "seed")
             started = time.monotonic()
             index = run_cli(env, "index", "--force")
             index_wall = time.monotonic() - started
+            reader = run_cli(env, "clients", "create", "bench-reader", "--scope", "read")["token"]
 
-            log_path = work_dir / "server.log"
-            with log_path.open("wb") as log_file:
-                server = subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "medical_notes",
-                        "serve",
-                        "--host",
-                        "127.0.0.1",
-                        "--port",
-                        str(port),
-                    ],
-                    env={**env, "API_WORKERS": "1"},
-                    stdout=log_file,
-                    stderr=subprocess.STDOUT,
+            post_document = post_script(work_dir, "post_document", POST_DOCUMENT)
+            question = post_script(work_dir, "question", QUESTION)
+            with contextlib.ExitStack() as servers:
+                # Both servers run at once and their runs alternate, so load from other work on the
+                # machine falls on both sides of the comparison alike.
+                audited = servers.enter_context(serving(env, free_port(), work_dir / "audited.log"))
+                unaudited = servers.enter_context(
+                    serving({**env, "AUDIT_ENABLED": "false"}, free_port(), work_dir / "unaudited.log")
                 )
-                base_url = f"http://127.0.0.1:{port}"
-                wait_healthy(base_url, server, log_path)
-
-                request = urllib.request.Request(  # noqa: S310 - local URL
-                    f"{base_url}/documents",
-                    data=json.dumps(POST_DOCUMENT).encode(),
-                    headers={"Content-Type": "application/json"},
-                )
-                with urllib.request.urlopen(request) as response:  # noqa: S310 - local URL
-                    document_id = json.load(response)["id"]
-
-                pid = server.pid
-                results = {
-                    "GET /health": run_wrk(f"{base_url}/health", args, pid),
-                    "GET /documents/{id}": run_wrk(f"{base_url}/documents/{document_id}", args, pid),
-                    "POST /documents": run_wrk(
-                        f"{base_url}/documents",
-                        args,
-                        pid,
-                        post_script(work_dir, "post_document", POST_DOCUMENT),
-                    ),
-                    "POST /answer_question": run_wrk(
-                        f"{base_url}/answer_question", args, pid, post_script(work_dir, "question", QUESTION)
-                    ),
+                document = f"/documents/{create_document(audited)}"
+                runs: dict[str, tuple[Server, str, str, Path | None]] = {
+                    "GET /health": (audited, "/health", reader, None),
+                    "GET /documents/{id}": (audited, document, reader, None),
+                    "GET /documents/{id} no audit": (unaudited, document, reader, None),
+                    "GET /documents/{id} API_TOKEN": (audited, document, BOOTSTRAP_TOKEN, None),
+                    "POST /documents": (audited, "/documents", BOOTSTRAP_TOKEN, post_document),
+                    "POST /documents no audit": (unaudited, "/documents", BOOTSTRAP_TOKEN, post_document),
+                    "POST /answer_question": (audited, "/answer_question", reader, question),
                 }
-                server.terminate()
-                server.wait(timeout=15)
+                rounds: dict[str, list[dict]] = {name: [] for name in runs}
+                for _ in range(args.rounds):
+                    for name, (server, path, token, script) in runs.items():
+                        rounds[name].append(run_wrk(server, path, args, token, script))
+                results = {name: median_run(measured) for name, measured in rounds.items()}
     finally:
-        if server is not None and server.poll() is None:
-            server.kill()
         shutil.rmtree(work_dir, ignore_errors=True)
 
     print(f"seed: {json.dumps(seeded)}")
@@ -203,18 +240,29 @@ def main() -> int:
         f"{index_wall:.2f} s for the whole command ({index['chunks']} chunks, {index['documents']} documents)"
     )
     print(
-        f"wrk -t{args.threads} -c{args.connections} -d{args.duration}, one uvicorn worker, "
+        f"wrk -t{args.threads} -c{args.connections} -d{args.duration}, median of {args.rounds} runs, "
+        "one uvicorn worker, "
         f"LOG_LEVEL={args.log_level}, PostgreSQL 15 with fsync on; "
         f"1-min load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after "
         f"({os.cpu_count()} CPUs; other work on the machine skews the numbers)"
     )
-    print(f"{'endpoint':<24} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'CPU us/req':>11} {'non-2xx':>8}")
+    print("GET requests use a read-scope client key, POST /documents the bootstrap API_TOKEN;")
+    print("CPU us/req: the API server process only (PostgreSQL's work is not counted)")
+    print(f"{'endpoint':<30} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8} {'CPU us/req':>11}")
     for endpoint, result in results.items():
         print(
-            f"{endpoint:<24} {result['requests_per_second']:>10.0f} {result['p50_ms']:>8.2f} "
-            f"{result['p99_ms']:>8.2f} {result['cpu_us_per_request']:>11.0f} {result['non_2xx']:>8}"
+            f"{endpoint:<30} {result['requests_per_second']:>10.0f} {result['p50_ms']:>8.2f} "
+            f"{result['p99_ms']:>8.2f} {result['non_2xx']:>8} {result['cpu_us']:>11.0f}"
             + (f"  socket errors: {result['socket_errors']}" if result["socket_errors"] else "")
         )
+    for with_audit, without_audit in (
+        ("GET /documents/{id}", "GET /documents/{id} no audit"),
+        ("POST /documents", "POST /documents no audit"),
+    ):
+        audited, unaudited = results[with_audit], results[without_audit]
+        throughput = 1 - audited["requests_per_second"] / unaudited["requests_per_second"]
+        cpu = audited["cpu_us"] / unaudited["cpu_us"] - 1
+        print(f"audit cost on {with_audit}: {throughput:.1%} of throughput, {cpu:+.1%} server CPU a request")
     return 0
 
 

@@ -31,6 +31,7 @@ FAISS_VOLUME = f"{PREFIX}faiss"
 DB_USER = "medical_user"
 DB_PASSWORD = "imgtest-Pa55word"
 DB_NAME = "medical_notes"
+API_TOKEN = "imgtest-api-token-5b8e"
 
 # Where the build finds an extra CA for pip when the repository has none (docker/build-ca/README.md).
 # On hosts behind a TLS-intercepting proxy the host's bundle is what makes PyPI reachable.
@@ -197,13 +198,16 @@ def database_url(password: str = DB_PASSWORD) -> str:
 
 
 def run_api(client: docker.DockerClient, image: str, **overrides) -> Container:
-    """The API container as production runs it: read-only root, tmpfs /tmp, index on a named volume."""
+    """The API container as production runs it: read-only root, tmpfs /tmp, index on a named volume.
+    An environment override of None leaves that variable out."""
     environment = {
         "DATABASE_URL": database_url(),
         "LLM_PROVIDER": "offline",
         "EMBEDDING_PROVIDER": "local",
+        "API_TOKEN": API_TOKEN,
     }
     environment.update(overrides.pop("environment", {}))
+    environment = {name: value for name, value in environment.items() if value is not None}
     options = {
         "name": API_CONTAINER,
         "detach": True,

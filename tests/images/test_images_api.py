@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import docker
 import pytest
@@ -13,6 +15,12 @@ from docker.models.containers import Container
 
 from images.support import (
     API_CONTAINER,
+    API_TOKEN,
+    DB_NAME,
+    DB_PASSWORD,
+    DB_USER,
+    FAISS_VOLUME,
+    POSTGRES_CONTAINER,
     AppImage,
     PostgresServer,
     container_ip,
@@ -161,7 +169,7 @@ def test_waits_for_the_database_address_and_gives_up_clearly(
         name=f"{API_CONTAINER}-wait",
         detach=True,
         network_mode="none",
-        environment={"DB_WAIT_ATTEMPTS": "2", "DB_WAIT_INTERVAL": "1", **environment},
+        environment={"DB_WAIT_ATTEMPTS": "2", "DB_WAIT_INTERVAL": "1", "API_AUTH": "disabled", **environment},
     )
     try:
         assert container.wait(timeout=60)["StatusCode"] == 1
@@ -171,3 +179,63 @@ def test_waits_for_the_database_address_and_gives_up_clearly(
         assert "S3cret" not in logs
     finally:
         container.remove(force=True)
+
+
+def test_refuses_to_start_without_a_credential_before_touching_the_database(
+    docker_client: docker.DockerClient, app_image: AppImage
+) -> None:
+    remove_container(docker_client, API_CONTAINER)
+    container = run_api(
+        docker_client, app_image.tag, environment={"API_TOKEN": None}, network=None, network_mode="none"
+    )
+    try:
+        assert container.wait(timeout=60)["StatusCode"] == 2
+        logs = logs_of(container)
+        assert "error: no API credential configured" in logs
+        assert "waiting for PostgreSQL" not in logs
+        assert "starting the API server" not in logs
+    finally:
+        remove_container(docker_client, API_CONTAINER)
+
+
+def test_secrets_from_read_only_files_keep_them_out_of_the_environment(
+    docker_client: docker.DockerClient, app_image: AppImage, postgres: PostgresServer, tmp_path: Path
+) -> None:
+    secrets = tmp_path / "secrets"
+    secrets.mkdir(mode=0o755)
+    for name, value in {"database_password": DB_PASSWORD, "api_token": API_TOKEN}.items():
+        path = secrets / name
+        path.write_text(value + "\n")
+        os.chown(path, APP_UID, APP_UID)
+        path.chmod(0o400)
+    remove_container(docker_client, API_CONTAINER)
+    container = run_api(
+        docker_client,
+        app_image.tag,
+        environment={
+            "DATABASE_URL": f"postgresql://{DB_USER}@{POSTGRES_CONTAINER}:5432/{DB_NAME}",
+            "DATABASE_PASSWORD_FILE": "/run/secrets/database_password",
+            "API_TOKEN": None,
+            "API_TOKEN_FILE": "/run/secrets/api_token",
+        },
+        volumes={
+            FAISS_VOLUME: {"bind": "/app/data/faiss_db", "mode": "rw"},
+            str(secrets): {"bind": "/run/secrets", "mode": "ro"},
+        },
+    )
+    try:
+        wait_healthy(container)
+        base = f"http://{container_ip(container)}:8000"
+        request = urllib.request.Request(  # noqa: S310 - test container
+            f"{base}/documents", headers={"Authorization": f"Bearer {API_TOKEN}"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - test container
+            assert response.status == 200
+            assert response.headers["X-Request-ID"]
+        container.reload()
+        inspected = json.dumps(container.attrs)
+        for secret in (DB_PASSWORD, API_TOKEN):
+            assert secret not in inspected
+            assert secret not in logs_of(container)
+    finally:
+        remove_container(docker_client, API_CONTAINER)

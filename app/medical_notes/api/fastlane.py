@@ -4,6 +4,8 @@ FastAPI spends about three times the CPU of the work itself (one indexed query, 
 a GET /documents/{id}. This layer serves the successful cases of the high-traffic endpoints with the
 same Handlers and request models, and hands everything unusual (bad JSON, invalid fields, other
 content types, other paths) to FastAPI unchanged, so error answers and OpenAPI stay FastAPI's.
+Authentication and scopes are enforced before this layer (AuthMiddleware wraps it), and the handlers
+mark their audit events themselves, so both paths are checked and audited alike.
 """
 
 from __future__ import annotations

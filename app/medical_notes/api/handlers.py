@@ -7,12 +7,15 @@ setting-dependent limit), DatabaseUnavailable, DatabaseTimeout, ProviderError, I
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
+import asyncpg
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
-from medical_notes import __version__, documents
+from medical_notes import __version__, audit, documents
+from medical_notes.api.context import AuditEvent, audit_event, current_request
 from medical_notes.api.models import (
     DocumentCreate,
     DocumentUpdate,
@@ -47,7 +50,25 @@ class Handlers:
         self.database = services.database
         self.cache = services.cache
         self.provider = services.provider
+        self.audit = services.audit
         self.max_note_chars = services.settings.max_note_chars
+
+    async def _record_write(
+        self, connection: asyncpg.Connection, event: AuditEvent | None, document_id: int, status: int
+    ) -> None:
+        """The audit row of a change, in the change's transaction (RequestContextMiddleware records
+        the event instead when the change fails)."""
+        context = current_request.get()
+        if event is None or context is None:
+            return
+        await self.audit.write(
+            connection,
+            client=context.client,
+            action=event.action,
+            document_id=document_id,
+            status=status,
+            request_id=context.request_id,
+        )
 
     async def health(self) -> tuple[int, dict[str, Any]]:
         database_problem = await self.database.ping()
@@ -86,49 +107,92 @@ class Handlers:
         return self.services.metrics.render()
 
     async def list_documents(self) -> list[int]:
+        audit_event("document.list")
         return await self.database.run(documents.list_ids)
 
     async def list_note_titles(self, title_contains: str, limit: int) -> list[dict[str, Any]]:
+        audit_event("document.list")
         rows = await self.database.run(documents.list_titles, title_contains, limit)
         return [dict(row) for row in rows]
 
     async def get_document(self, document_id: int) -> dict[str, Any]:
+        audit_event("document.read", document_id)
         row = await self.database.run(documents.get, document_id)
         if row is None:
             raise not_found(document_id)
         return documents.row_to_dict(row)
 
     async def create_document(self, body: DocumentCreate) -> dict[str, Any]:
+        event = audit_event("document.create")
         if len(body.content) > self.max_note_chars:
             raise too_long("content", self.max_note_chars)
-        row = await self.database.run(
-            documents.create,
-            title=body.title,
-            content=body.content,
-            doc_type=body.doc_type,
-            metadata=body.metadata,
-        )
+
+        async def create(connection: asyncpg.Connection) -> asyncpg.Record:
+            async with connection.transaction():
+                row = await documents.create(
+                    connection,
+                    title=body.title,
+                    content=body.content,
+                    doc_type=body.doc_type,
+                    metadata=body.metadata,
+                )
+                await self._record_write(connection, event, row["id"], 201)
+            return row
+
+        row = await self.database.run(create)
+        if event is not None:
+            event.document_id = row["id"]
+            event.recorded = True
         return documents.row_to_dict(row)
 
     async def update_document(self, document_id: int, body: DocumentUpdate) -> dict[str, Any]:
+        event = audit_event("document.update", document_id)
         changes = body.model_dump(exclude_unset=True)
         if "content" in changes and len(changes["content"]) > self.max_note_chars:
             raise too_long("content", self.max_note_chars)
-        row = await self.database.run(documents.update, document_id, changes)
-        if row is None:
-            raise not_found(document_id)
+
+        async def update(connection: asyncpg.Connection) -> asyncpg.Record:
+            async with connection.transaction():
+                row = await documents.update(connection, document_id, changes)
+                if row is None:
+                    raise not_found(document_id)
+                await self._record_write(connection, event, document_id, 200)
+            return row
+
+        row = await self.database.run(update)
+        if event is not None:
+            event.recorded = True
         return documents.row_to_dict(row)
 
     async def delete_document(self, document_id: int) -> None:
-        if not await self.database.run(documents.delete, document_id):
-            raise not_found(document_id)
+        event = audit_event("document.delete", document_id)
 
-    async def _note_text(self, body: NoteInput) -> str:
+        async def delete(connection: asyncpg.Connection) -> None:
+            async with connection.transaction():
+                if not await documents.delete(connection, document_id):
+                    raise not_found(document_id)
+                await self._record_write(connection, event, document_id, 204)
+
+        await self.database.run(delete)
+        if event is not None:
+            event.recorded = True
+
+    async def audit_log(
+        self, *, document_id: int | None, client: str | None, since: datetime | None, limit: int
+    ) -> list[dict[str, Any]]:
+        await self.audit.flush()  # this worker's buffered reads first, so they show at once
+        return await self.database.run(
+            audit.query, document_id=document_id, client=client, since=since, limit=limit
+        )
+
+    async def _note_text(self, body: NoteInput, action: str = "note.read") -> str:
+        """The note a request is about: pasted text, or a stored document (an audited read)."""
         if body.text is not None:
             if len(body.text) > self.max_note_chars:
                 raise too_long("text", self.max_note_chars)
             return body.text
         assert body.document_id is not None
+        audit_event(action, body.document_id)
         content = await self.database.run(documents.get_content, body.document_id)
         if content is None:
             raise not_found(body.document_id)
@@ -165,7 +229,7 @@ class Handlers:
         return text, False
 
     async def summarize_note(self, body: SummarizeRequest) -> dict[str, Any]:
-        note = await self._note_text(body)
+        note = await self._note_text(body, "note.summarize")
         summary, cached = await self._cached_completion(
             "summarize",
             "summary",
@@ -181,7 +245,7 @@ class Handlers:
         }
 
     async def query_note(self, body: QueryNoteRequest) -> dict[str, Any]:
-        note = await self._note_text(body)
+        note = await self._note_text(body, "note.query")
         answer, cached = await self._cached_completion(
             "query_note",
             "answer",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import logging
 import time
 from collections.abc import Sequence
@@ -11,13 +10,12 @@ from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from medical_notes.api.context import RequestContext, current_request, request_id_from
 from medical_notes.api.responses import TrackedSend, send_json
+from medical_notes.audit import AuditTrail
 from medical_notes.metrics import Metrics
 
 log = logging.getLogger("medical_notes.access")
-
-PUBLIC_PATHS = frozenset({"/health"})
-
 
 # The status logged and counted for a request whose client went away before the response was sent
 # (nginx's "client closed request").
@@ -38,19 +36,36 @@ def route_template(scope: Scope, routes: Sequence[BaseRoute]) -> str:
         return template
     # Answered before routing (401, 413) or not found: look it up, for the label only.
     for candidate in routes:
+        included = getattr(candidate, "original_router", None)  # FastAPI's include_router()
+        if included is not None:
+            template = route_template(scope, included.routes)
+            if template != UNMATCHED_ROUTE:
+                return template
+            continue
         match, _ = candidate.matches(scope)
         if match is not Match.NONE and hasattr(candidate, "path"):
             return candidate.path
     return UNMATCHED_ROUTE
 
 
-class RequestLogMiddleware:
-    """One line per request: method, path, status, duration; never bodies, query strings or headers.
-    Also counts the request in the metrics, by route template. A client that disconnected before
-    its answer was sent is logged and counted as 499, not as what the app tried to answer."""
+class RequestContextMiddleware:
+    """Outermost layer: gives each request its id (X-Request-ID, echoed when valid, else generated),
+    records the audit event a handler marked, counts the request in the metrics by route template,
+    and logs one line: method, path, status, duration, client and request id. Never bodies, query
+    strings or other headers. A client that disconnected before its answer was sent is logged and
+    counted as 499, not as what the app tried to answer."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics, routes: Sequence[BaseRoute]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        audit: AuditTrail,
+        default_client: str,
+        metrics: Metrics,
+        routes: Sequence[BaseRoute],
+    ) -> None:
         self.app = app
+        self.audit = audit
+        self.default_client = default_client
         self.metrics = metrics
         self.routes = routes
 
@@ -59,7 +74,21 @@ class RequestLogMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        tracked_send = TrackedSend(send)
+        incoming = None
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                incoming = value
+                break
+        context = RequestContext(request_id_from(incoming), self.default_client)
+        context_token = current_request.set(context)
+        request_id_header = (b"x-request-id", context.request_id.encode())
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), request_id_header]
+            await send(message)
+
+        tracked_send = TrackedSend(send_with_id)
         disconnected = False
 
         async def watched_receive() -> Message:
@@ -72,19 +101,31 @@ class RequestLogMiddleware:
         try:
             await self.app(scope, watched_receive, tracked_send)
         finally:
+            current_request.reset(context_token)
             seconds = time.perf_counter() - started
             status = CLIENT_DISCONNECTED if disconnected else tracked_send.status or 500
             self.metrics.observe_request(scope["method"], route_template(scope, self.routes), status, seconds)
+            event = context.audit
+            if event is not None and not event.recorded:
+                self.audit.record(
+                    client=context.client,
+                    action=event.action,
+                    document_id=event.document_id,
+                    status=status,
+                    request_id=context.request_id,
+                )
             if log.isEnabledFor(logging.INFO):
                 path = scope["path"]
                 if len(path) > MAX_LOGGED_PATH_CHARS:
                     path = path[:MAX_LOGGED_PATH_CHARS] + "..."
                 log.info(
-                    "%s %s %d %.1fms%s",
+                    "%s %s %d %.1fms client=%s request_id=%s%s",
                     scope["method"],
                     path,
                     status,
                     seconds * 1000,
+                    context.client,
+                    context.request_id,
                     " client disconnected" if disconnected else "",
                 )
 
@@ -145,42 +186,3 @@ class BodySizeLimitMiddleware:
             {"detail": f"request body larger than {self.max_body_bytes} bytes"},
             [(b"connection", b"close")],
         )
-
-
-class BearerTokenMiddleware:
-    """When API_TOKEN is set, every path except /health and the given public ones needs the token."""
-
-    def __init__(
-        self,
-        app: ASGIApp,
-        token: str,
-        public_paths: set[str] | frozenset[str] = frozenset(),
-        public_prefixes: tuple[str, ...] = (),
-    ) -> None:
-        self.app = app
-        self.expected = token.encode()
-        self.public_paths = PUBLIC_PATHS | public_paths
-        self.public_prefixes = public_prefixes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] != "http"
-            or scope["path"] in self.public_paths
-            or scope["path"].startswith(self.public_prefixes)
-        ):
-            await self.app(scope, receive, send)
-            return
-        presented = b""
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                presented = value
-                break
-        scheme, _, credentials = presented.partition(b" ")
-        if scheme.lower() == b"bearer" and hmac.compare_digest(credentials.strip(), self.expected):
-            await self.app(scope, receive, send)
-            return
-        detail = "missing bearer token" if not presented else "invalid bearer token"
-        challenge = b'Bearer realm="medical-notes"'
-        if presented:
-            challenge += b', error="invalid_token"'
-        await send_json(send, 401, {"detail": detail}, [(b"www-authenticate", challenge)])

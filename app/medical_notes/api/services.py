@@ -7,6 +7,8 @@ import contextlib
 import time
 from datetime import datetime
 
+from medical_notes.api.auth import ClientRegistry
+from medical_notes.audit import AuditTrail
 from medical_notes.backup_status import BackupStatus, BackupStatusReader
 from medical_notes.cache import LLMCache
 from medical_notes.config import Settings
@@ -34,6 +36,8 @@ class Services:
         )
         self.database = Database(settings, observe_error=self.metrics.observe_database_error)
         self.cache = LLMCache(self.database, settings, self.metrics)
+        self.audit = AuditTrail(settings, self.database)
+        self.clients = ClientRegistry(settings, self.database) if settings.api_auth != "disabled" else None
         self.provider = create_provider(settings)
         self.embedder = create_embedder(settings)
         self.index_store = IndexStore(settings, self.embedder)
@@ -71,6 +75,9 @@ class Services:
     async def start(self) -> None:
         self.metrics.forget_dead_workers()
         await self.database.start()
+        await self.audit.start()
+        if self.clients is not None:
+            await self.clients.start()
         self.index_status()  # loads the index now rather than on the first question
         await self.cache.start()
         self._pool_sampler = asyncio.create_task(self._sample_pool_periodically(), name="pool-sampler")
@@ -81,6 +88,9 @@ class Services:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._pool_sampler
         await self.cache.close()
+        if self.clients is not None:
+            await self.clients.close()
+        await self.audit.close()  # before the pool closes: the last buffered reads are written
         await self.provider.aclose()
         await self.embedder.aclose()
         await self.database.close()

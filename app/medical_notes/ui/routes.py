@@ -21,6 +21,7 @@ from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.responses import RedirectResponse, Response
 
+from medical_notes.api.context import current_request
 from medical_notes.api.errors import error_response
 from medical_notes.api.handlers import Handlers
 from medical_notes.api.models import (
@@ -94,9 +95,12 @@ def build_ui_router(handlers: Handlers, sessions: SessionStore, settings: Settin
         session_id = request.cookies.get(SESSION_COOKIE)
         if not session_id:
             raise SignInRequired
-        session = await handlers.database.run(sessions.resume, session_id)
+        session = await sessions.resume(session_id)
         if session is None:
             raise SignInRequired
+        context = current_request.get()
+        if context is not None:
+            context.client = session.client.name  # audited like the API's requests
         return session
 
     async def checked_form(request: Request, session: Session) -> FormData:
@@ -114,8 +118,8 @@ def build_ui_router(handlers: Handlers, sessions: SessionStore, settings: Settin
                 session: Session | None = None
                 try:
                     session = await current_session(request)
-                    if write and not session.principal.can_write:
-                        raise HTTPException(403, f"the {session.principal.scope} scope cannot change notes")
+                    if write and not session.can_write:
+                        raise HTTPException(403, f"the {session.client.scope} scope cannot change notes")
                     return await handler(request, session)
                 except SignInRequired:
                     return RedirectResponse("/ui/login", status_code=303)
@@ -152,7 +156,7 @@ def build_ui_router(handlers: Handlers, sessions: SessionStore, settings: Settin
         opened = None
         if expected and hmac.compare_digest(presented.encode(), expected.encode()) and token:
             try:
-                opened = await handlers.database.run(sessions.open, token)
+                opened = await sessions.open(token)
             except Exception as error:
                 return error_page(request, None, error)
         if opened is None:
@@ -173,7 +177,7 @@ def build_ui_router(handlers: Handlers, sessions: SessionStore, settings: Settin
             try:
                 session = await current_session(request)
                 await checked_form(request, session)
-                await handlers.database.run(sessions.close, session_id)
+                await sessions.close(session_id)
             except SignInRequired:
                 pass
             except Exception as error:

@@ -2,7 +2,7 @@
 
 Only hashes are stored (of the session id and of the API token that signed in), so a copy of the
 table lets nobody act as a signed-in user. A session ends on "Sign out", after the idle timeout, or
-as soon as the token that opened it stops being valid.
+as soon as the token that opened it stops being valid (a revoked or rotated client key).
 """
 
 from __future__ import annotations
@@ -11,9 +11,13 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from typing import Protocol
 
 import asyncpg
+from pydantic import SecretStr
+
+from medical_notes.api.auth import ClientRegistry
+from medical_notes.clients import ANONYMOUS_CLIENT, BOOTSTRAP_CLIENT, Client, token_digest
+from medical_notes.db import Database
 
 
 def sha256_hex(value: str) -> str:
@@ -21,96 +25,94 @@ def sha256_hex(value: str) -> str:
 
 
 @dataclass(frozen=True)
-class Principal:
-    """Who signed in and what they may do: scope is read, write or admin (as for the API)."""
-
-    name: str
-    scope: str
+class Session:
+    client: Client
+    csrf_token: str
 
     @property
     def can_write(self) -> bool:
-        return self.scope in ("write", "admin")
+        return self.client.allows("write")
 
 
-class Credentials(Protocol):
-    """Resolves API tokens the same way the API does."""
+class TokenCredentials:
+    """Resolves API tokens exactly as the API does: the bootstrap API_TOKEN (admin) or a client key."""
 
-    def by_token(self, token: str) -> Principal | None: ...
+    def __init__(self, registry: ClientRegistry | None, bootstrap_token: SecretStr | None) -> None:
+        self._registry = registry
+        self._bootstrap_digest = (
+            token_digest(bootstrap_token.get_secret_value().encode()) if bootstrap_token is not None else None
+        )
 
-    def by_token_hash(self, token_hash: str) -> Principal | None: ...
-
-
-class BootstrapTokenCredentials:
-    """The single API_TOKEN is an admin credential; without one the API is open, and so is the console."""
-
-    def __init__(self, api_token: str | None) -> None:
-        self._token_hash = sha256_hex(api_token) if api_token else None
-
-    def by_token(self, token: str) -> Principal | None:
-        return self.by_token_hash(sha256_hex(token))
-
-    def by_token_hash(self, token_hash: str) -> Principal | None:
-        if self._token_hash is None:
-            return Principal(name="anonymous", scope="admin")
-        if hmac.compare_digest(token_hash, self._token_hash):
-            return Principal(name="api-token", scope="admin")
-        return None
-
-
-@dataclass(frozen=True)
-class Session:
-    principal: Principal
-    csrf_token: str
+    async def by_digest(self, digest: bytes) -> Client | None:
+        if self._registry is None:
+            # API_AUTH=disabled: the API is open, and so is the console.
+            return Client(ANONYMOUS_CLIENT, "admin")
+        if self._bootstrap_digest is not None and hmac.compare_digest(digest, self._bootstrap_digest):
+            return Client(BOOTSTRAP_CLIENT, "admin")
+        return await self._registry.authenticate(digest)
 
 
 class SessionStore:
-    def __init__(self, credentials: Credentials, idle_minutes: int) -> None:
+    def __init__(self, database: Database, credentials: TokenCredentials, idle_minutes: int) -> None:
+        self.database = database
         self.credentials = credentials
         self.idle_minutes = idle_minutes
 
-    async def open(self, connection: asyncpg.Connection, token: str) -> tuple[str, Session] | None:
+    async def open(self, token: str) -> tuple[str, Session] | None:
         """A new session id and its session, or None when the token is not valid."""
-        principal = self.credentials.by_token(token)
-        if principal is None:
+        digest = token_digest(token.encode())
+        client = await self.credentials.by_digest(digest)
+        if client is None:
             return None
         session_id = secrets.token_urlsafe(32)
         csrf_token = secrets.token_urlsafe(32)
-        async with connection.transaction():
-            await connection.execute(
-                "DELETE FROM ui_sessions WHERE last_seen_at < now() - make_interval(mins => $1)",
-                self.idle_minutes,
-            )
-            await connection.execute(
+
+        async def insert(connection: asyncpg.Connection) -> None:
+            async with connection.transaction():
+                await connection.execute(
+                    "DELETE FROM ui_sessions WHERE last_seen_at < now() - make_interval(mins => $1)",
+                    self.idle_minutes,
+                )
+                await connection.execute(
+                    """
+                    INSERT INTO ui_sessions (id_hash, client_name, scope, token_hash, csrf_token)
+                    VALUES ($1, $2, $3, $4, $5)
+                    """,
+                    sha256_hex(session_id),
+                    client.name,
+                    client.scope,
+                    digest.hex(),
+                    csrf_token,
+                )
+
+        await self.database.run(insert)
+        return session_id, Session(client, csrf_token)
+
+    async def resume(self, session_id: str) -> Session | None:
+        """The live session for this id (its idle clock restarted), or None."""
+
+        async def touch(connection: asyncpg.Connection) -> asyncpg.Record | None:
+            return await connection.fetchrow(
                 """
-                INSERT INTO ui_sessions (id_hash, client_name, scope, token_hash, csrf_token)
-                VALUES ($1, $2, $3, $4, $5)
+                UPDATE ui_sessions SET last_seen_at = now()
+                WHERE id_hash = $1 AND last_seen_at >= now() - make_interval(mins => $2)
+                RETURNING token_hash, csrf_token
                 """,
                 sha256_hex(session_id),
-                principal.name,
-                principal.scope,
-                sha256_hex(token),
-                csrf_token,
+                self.idle_minutes,
             )
-        return session_id, Session(principal, csrf_token)
 
-    async def resume(self, connection: asyncpg.Connection, session_id: str) -> Session | None:
-        """The live session for this id (its idle clock restarted), or None."""
-        row = await connection.fetchrow(
-            """
-            UPDATE ui_sessions SET last_seen_at = now()
-            WHERE id_hash = $1 AND last_seen_at >= now() - make_interval(mins => $2)
-            RETURNING token_hash, csrf_token
-            """,
-            sha256_hex(session_id),
-            self.idle_minutes,
-        )
+        row = await self.database.run(touch)
         if row is None:
             return None
-        principal = self.credentials.by_token_hash(row["token_hash"])
-        if principal is None:
-            await self.close(connection, session_id)
+        client = await self.credentials.by_digest(bytes.fromhex(row["token_hash"]))
+        if client is None:
+            await self.close(session_id)
             return None
-        return Session(principal, row["csrf_token"])
+        return Session(client, row["csrf_token"])
 
-    async def close(self, connection: asyncpg.Connection, session_id: str) -> None:
-        await connection.execute("DELETE FROM ui_sessions WHERE id_hash = $1", sha256_hex(session_id))
+    async def close(self, session_id: str) -> None:
+        async def delete(connection: asyncpg.Connection) -> None:
+            await connection.execute("DELETE FROM ui_sessions WHERE id_hash = $1", sha256_hex(session_id))
+
+        await self.database.run(delete)
