@@ -5,6 +5,7 @@ The same pages are driven in a real browser by tests/browser; these check the ru
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,6 +14,8 @@ import asyncpg
 import httpx
 import pytest
 from conftest import make_settings, running_app
+
+from medical_notes import clients
 
 TOKEN = "console-test-token"
 CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -224,3 +227,60 @@ async def test_docs_can_be_switched_off(database_url: str, index_dir: Path) -> N
     async with running_app(settings) as client:
         for path in ("/docs", "/redoc", "/openapi.json", "/static/docs/swagger-ui.css"):
             assert (await client.get(path, headers=AUTH)).status_code == 404, path
+
+
+async def add_client(database_url: str, name: str, scope: str) -> str:
+    connection = await asyncpg.connect(database_url)
+    try:
+        return await clients.create(connection, name, scope)
+    finally:
+        await connection.close()
+
+
+async def test_a_read_client_sees_no_edit_controls_and_cannot_change_notes(
+    console: httpx.AsyncClient, database_url: str
+) -> None:
+    note_id = await create_note(console)
+    reader = await add_client(database_url, "ward-reader", "read")
+    assert (await sign_in(console, reader)).status_code == 303
+    page = await console.get(f"/ui/notes/{note_id}")
+    assert page.status_code == 200
+    assert "Signed in as <strong>ward-reader</strong> (read)" in page.text
+    for control in ("/edit", "/delete", "/ui/notes/new"):
+        assert control not in page.text
+    assert "/ui/notes/new" not in (await console.get("/ui/notes")).text
+    assert (await console.get("/ui/notes/new")).status_code == 403
+    csrf = await csrf_of(console)
+    assert (await console.post(f"/ui/notes/{note_id}/delete", data={"csrf_token": csrf})).status_code == 403
+    edit = {"csrf_token": csrf, "title": "changed", "content": "x", "doc_type": "soap_note"}
+    assert (await console.post(f"/ui/notes/{note_id}/edit", data=edit)).status_code == 403
+    assert (await console.get(f"/documents/{note_id}", headers=AUTH)).json()["title"] == "Console note"
+
+
+async def test_a_revoked_client_is_signed_out_at_once(console: httpx.AsyncClient, database_url: str) -> None:
+    token = await add_client(database_url, "night-shift", "write")
+    await sign_in(console, token)
+    assert (await console.get("/ui/notes")).status_code == 200
+    connection = await asyncpg.connect(database_url)
+    try:
+        await clients.revoke(connection, "night-shift")
+    finally:
+        await connection.close()
+    await asyncio.sleep(0.05)  # the change notification reaches the worker's client cache
+    assert (await console.get("/ui/notes")).status_code == 303
+
+
+async def test_viewing_a_note_in_the_console_is_audited(
+    console: httpx.AsyncClient, database_url: str
+) -> None:
+    secret_words = "Patient Zed Quux reports dizziness"
+    note_id = await create_note(console, "Audit me", secret_words)
+    token = await add_client(database_url, "clinic-desk", "read")
+    await sign_in(console, token)
+    assert (await console.get(f"/ui/notes/{note_id}")).status_code == 200
+    audit = await console.get("/audit", params={"client": "clinic-desk"}, headers=AUTH)
+    assert audit.status_code == 200
+    actions = {(entry["action"], entry["document_id"]) for entry in audit.json()}
+    assert actions == {("document.read", note_id)}
+    assert all(entry["request_id"] for entry in audit.json())
+    assert "Quux" not in audit.text

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import itertools
+import json
 import re
 
-from conftest import ADMIN_TOKEN, WatchedPage
+from conftest import ADMIN_TOKEN, Service, WatchedPage
 from playwright.sync_api import Page, expect
 
 
@@ -83,3 +84,20 @@ def test_headings_are_in_order_and_every_field_has_a_label(watched: WatchedPage)
         )
         assert unlabelled == [], (path, unlabelled)
     assert watched.console_errors == []
+
+
+def test_a_read_client_sees_no_edit_controls(watched: WatchedPage, service: Service) -> None:
+    reader = json.loads(service.cli("clients", "create", "browser-reader", "--scope", "read").stdout)
+    page = watched.page
+    sign_in(page, reader["token"])
+    expect(page.get_by_text("Signed in as browser-reader (read)")).to_be_visible()
+    expect(page.get_by_role("link", name="New note")).to_have_count(0)
+    page.get_by_role("link", name=re.compile("diabetes", re.IGNORECASE)).first.click()
+    expect(page.get_by_role("heading", name="Summary")).to_be_visible()
+    expect(page.get_by_role("link", name="Edit")).to_have_count(0)
+    expect(page.get_by_role("button", name="Delete")).to_have_count(0)
+    watched.screenshot("console-read-only")
+    response = page.goto("/ui/notes/new")
+    assert response is not None
+    assert response.status == 403
+    assert watched.foreign_requests() == []

@@ -224,8 +224,9 @@ def build_ui_router(handlers: Handlers, sessions: SessionStore, settings: Settin
     @page()
     async def note(request: Request, session: Session) -> Response:
         document_id = document_id_from(request)
-        document = await handlers.get_document(document_id)
+        # One audit row per request, the last action marked: this page is a read of the note.
         summary = await handlers.summarize_note(SummarizeRequest(document_id=document_id))
+        document = await handlers.get_document(document_id)
         return render(request, "note.html", session=session, note=document, summary=summary, answer=None)
 
     @router.post("/notes/{document_id}/ask")
@@ -238,9 +239,9 @@ def build_ui_router(handlers: Handlers, sessions: SessionStore, settings: Settin
             body = QueryNoteRequest(document_id=document_id, query=question)
         except ValidationError as error:
             raise RequestValidationError(error.errors()) from None
-        answer = await handlers.query_note(body)
         document = await handlers.get_document(document_id)
         summary = await handlers.summarize_note(SummarizeRequest(document_id=document_id))
+        answer = await handlers.query_note(body)  # last: the request is audited as a question
         return render(
             request, "note.html", session=session, note=document, summary=summary,
             answer={"question": question, **answer},
