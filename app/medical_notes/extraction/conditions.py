@@ -1,0 +1,205 @@
+"""Conditions (problems, diagnoses, symptoms) with ICD-10-CM codes and assertion status."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from medical_notes.extraction.assertions import FAMILY, PRESENT, assert_finding
+from medical_notes.extraction.lexicon import PhraseMatch, Token, find_phrases
+from medical_notes.extraction.terminology import ICD10CM_SYSTEM, CodeCandidate, Terminology
+from medical_notes.extraction.text import NoteLayout
+
+# Below this confidence the text is kept and `code` is null.
+CODE_CONFIDENCE_THRESHOLD = 0.8
+CURATED_CONFIDENCE = 0.95
+DESCRIPTION_CONFIDENCE = 0.9
+# An assessment line that matches a code description this well is taken as one diagnosis.
+ASSESSMENT_MATCH_THRESHOLD = 0.85
+
+# Words from the tabular list that are too general, or mean something else in notes, to be read as a
+# condition on their own.
+GENERIC_TERMS = frozenset(
+    {
+        "pain",
+        "disease",
+        "disorder",
+        "infection",
+        "injury",
+        "mass",
+        "lesion",
+        "shock",
+        "abnormal",
+        "failure",
+        "deficiency",
+        "dependence",
+        "fall",
+        "falls",
+        "contact",
+        "underdosing",
+        "poisoning",
+        "complication",
+        "complications",
+        "screening",
+        "examination",
+        "carrier",
+        "pregnant",
+        "pregnancy",
+        "alcohol",
+        "stress",
+        "reaction",
+        "allergy",
+        "exposure",
+        "hypertensive",
+        "obese",
+        "diabetic",
+        "smoking",
+        "tobacco",
+        "immobility",
+        "abuse",
+        "other",
+        "cramp",
+        "arrest",
+        "collapse",
+        "malnutrition",
+        "agitation",
+    }
+)
+# Sections whose words are not the patient's problems.
+SKIPPED_SECTIONS = frozenset({"allergies", "social_history"})
+_NOT_A_PROBLEM_AFTER = re.compile(
+    r"\s+(?:action plan|education|educator|clinic|diet|medications?|meds|screening)\b", re.I
+)
+_ASSESSMENT_ITEM_END = re.compile(r"[.;\n]| - | — |, (?=[a-z]+ (?:controlled|stable|improving|worsening))")
+
+
+@dataclass
+class ConditionMention:
+    start: int
+    end: int
+    code: str | None
+    confidence: float
+    source: str  # "lexicon" | "icd10cm-description" | "icd10cm-search" | "llm"
+    candidates: list[CodeCandidate] = field(default_factory=list)
+    assertion: str = PRESENT
+
+
+def find_condition_mentions(
+    layout: NoteLayout, tokens: list[Token], terms: Terminology, blocked: list[tuple[int, int]]
+) -> list[ConditionMention]:
+    """Every condition phrase in the note (family mentions included: the caller sorts them out)."""
+    text = layout.text
+    description_terms = {k: v for k, v in terms.description_terms.items() if k not in GENERIC_TERMS}
+    mentions: list[ConditionMention] = []
+    for match in find_phrases(text, tokens, (terms.condition_terms, description_terms)):
+        if _overlaps(match.start, match.end, blocked) or layout.section_at(match.start) in SKIPPED_SECTIONS:
+            continue
+        if text[match.end : match.end + 1] == ":":  # "PE:", "CC:" and such are headings, not problems
+            continue
+        if _NOT_A_PROBLEM_AFTER.match(text, match.end):  # "asthma action plan", "diabetes education"
+            continue
+        mentions.append(_lexicon_mention(match, terms))
+    mentions = _assessment_items(layout, terms, mentions, blocked)
+    for mention in mentions:
+        mention.assertion = assert_finding(layout, mention.start, mention.end).status
+    return mentions
+
+
+def _lexicon_mention(match: PhraseMatch, terms: Terminology) -> ConditionMention:
+    curated = terms.condition_terms.get(match.key) == match.value
+    confidence = CURATED_CONFIDENCE if curated else DESCRIPTION_CONFIDENCE
+    display = terms.icd10cm[match.value].description
+    return ConditionMention(
+        match.start,
+        match.end,
+        match.value,
+        confidence,
+        "lexicon" if curated else "icd10cm-description",
+        [CodeCandidate(match.value, display, confidence)],
+    )
+
+
+def _assessment_items(
+    layout: NoteLayout, terms: Terminology, mentions: list[ConditionMention], blocked: list[tuple[int, int]]
+) -> list[ConditionMention]:
+    """Diagnosis lines of the assessment: when a whole line reads like one ICD-10-CM title ("Elevated blood
+    pressure without diagnosis of hypertension"), that line is one condition and the shorter phrases
+    inside it ("hypertension") are not separate ones."""
+    text = layout.text
+    result = list(mentions)
+    for section in layout.sections:
+        if section.kind not in ("assessment", "assessment_plan"):
+            continue
+        position = section.start
+        while position < section.end:
+            item_start = _skip_item_marker(text, position, section.end)
+            end_match = _ASSESSMENT_ITEM_END.search(text, item_start, section.end)
+            item_end = end_match.start() if end_match else section.end
+            # a diagnosis wrapped onto the next line ("single episode,\nin partial remission")
+            while end_match and end_match.group(0) == "\n" and text[item_end - 1 : item_end] == ",":
+                end_match = _ASSESSMENT_ITEM_END.search(text, item_end + 1, section.end)
+                item_end = end_match.start() if end_match else section.end
+            item = text[item_start:item_end].strip(" ,*#")
+            if len(item.split()) >= 2 and not _overlaps(item_start, item_end, blocked):
+                candidates = terms.search_icd10cm(item, limit=3)
+                if candidates and candidates[0].score >= ASSESSMENT_MATCH_THRESHOLD:
+                    start = text.index(item, item_start)
+                    end = start + len(item)
+                    inside = [m for m in result if m.start >= start and m.end <= end]
+                    covered = any(m.start == start and m.end == end for m in inside)
+                    if not covered:
+                        result = [m for m in result if m not in inside]
+                        best = candidates[0]
+                        result.append(
+                            ConditionMention(
+                                start, end, best.code, round(best.score, 3), "icd10cm-search", candidates
+                            )
+                        )
+            position = item_end + 1
+    result.sort(key=lambda m: m.start)
+    return result
+
+
+def _skip_item_marker(text: str, position: int, limit: int) -> int:
+    marker = re.compile(r"[ \t\n]*(?:[-*•#]+|\d{1,2}[.)]|\(\d{1,2}\))?[ \t]*")
+    match = marker.match(text, position, limit)
+    return match.end() if match else position
+
+
+def _overlaps(start: int, end: int, spans: list[tuple[int, int]]) -> bool:
+    return any(start < span_end and span_start < end for span_start, span_end in spans)
+
+
+def condition_output(mention: ConditionMention, text: str, terms: Terminology) -> dict[str, object]:
+    code = None
+    if mention.code is not None and mention.confidence >= CODE_CONFIDENCE_THRESHOLD:
+        code = {
+            "system": ICD10CM_SYSTEM,
+            "code": mention.code,
+            "display": terms.icd10cm[mention.code].description,
+        }
+    return {
+        "text": text[mention.start : mention.end],
+        "span": [mention.start, mention.end],
+        "code": code,
+        "candidates": [candidate.as_dict() for candidate in mention.candidates],
+        "assertion": mention.assertion,
+        "confidence": mention.confidence,
+        "source": mention.source,
+    }
+
+
+def patient_conditions(mentions: list[ConditionMention], text: str) -> list[ConditionMention]:
+    """The first mention of each wording and status ("no fever" and "if fever develops" are two entries;
+    "HTN" twice is one). Family mentions are not the patient's and never appear here."""
+
+    def text_key(mention: ConditionMention) -> str:
+        return " ".join(text[mention.start : mention.end].lower().split())
+
+    chosen: dict[str, ConditionMention] = {}
+    for mention in mentions:
+        if mention.assertion == FAMILY:
+            continue
+        key = (text_key(mention), mention.assertion)
+        chosen.setdefault(key, mention)
+    return sorted(chosen.values(), key=lambda m: m.start)
