@@ -16,14 +16,17 @@ from medical_notes import __version__, documents
 from medical_notes.api.models import (
     DocumentCreate,
     DocumentUpdate,
+    ExtractRequest,
     NoteInput,
     QueryNoteRequest,
     QuestionRequest,
     SummarizeRequest,
+    ToFhirRequest,
 )
 from medical_notes.api.services import Services
 from medical_notes.cache import input_hash
 from medical_notes.db import CONNECTION_ERRORS, DatabaseUnavailable, describe_connection_error
+from medical_notes.fhir import build_bundle
 
 T = TypeVar("T")
 
@@ -198,3 +201,20 @@ class Handlers:
             "model": self.provider.model,
             "cached": cached,
         }
+
+    async def extract_structured(self, body: ExtractRequest) -> dict[str, Any]:
+        note = await self._note_text(body)
+        result, cached = await self.services.extraction.extract(note, body.document_id)
+        return {**result, "cached": cached}
+
+    async def to_fhir(self, body: ToFhirRequest) -> dict[str, Any]:
+        source_text: str | None = None
+        if body.extraction_id is not None:
+            extraction = await self.services.extraction.fetch(body.extraction_id)
+            if extraction is None:
+                raise HTTPException(404, f"extraction {body.extraction_id} not found")
+        else:
+            source_text = await self._note_text(ExtractRequest(document_id=body.document_id, text=body.text))
+            extraction, _ = await self.services.extraction.extract(source_text, body.document_id)
+        result = build_bundle(extraction, bundle_type=body.bundle_type, source_text=source_text)
+        return {"extraction_id": extraction["extraction_id"], **result.model_dump()}

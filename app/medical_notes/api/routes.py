@@ -14,6 +14,8 @@ from medical_notes.api.models import (
     DocumentCreate,
     DocumentUpdate,
     ErrorResponse,
+    ExtractionResponse,
+    ExtractRequest,
     HealthResponse,
     NoteAnswerResponse,
     QueryNoteRequest,
@@ -21,6 +23,8 @@ from medical_notes.api.models import (
     QuestionResponse,
     SummarizeRequest,
     SummaryResponse,
+    ToFhirRequest,
+    ToFhirResponse,
 )
 from medical_notes.api.responses import FastJSONResponse
 
@@ -95,5 +99,28 @@ def build_router(handlers: Handlers) -> APIRouter:
     async def answer_question(body: QuestionRequest) -> Response:
         """Answer a clinical question from the guideline index; [n] in the answer cites sources[n-1]."""
         return FastJSONResponse(await handlers.answer_question(body))
+
+    @router.post(
+        "/extract_structured",
+        response_model=ExtractionResponse,
+        responses={**NOT_FOUND, **UNAVAILABLE},
+    )
+    async def extract_structured(body: ExtractRequest) -> Response:
+        """Conditions (ICD-10-CM), medications (RxNorm), vitals and labs (LOINC, UCUM), allergies, family
+        history, plan, patient and encounter from one note, offline and deterministic; every value with
+        its character span. Cached per exact text; a document's results go when it changes."""
+        return FastJSONResponse(await handlers.extract_structured(body))
+
+    @router.post(
+        "/to_fhir",
+        response_model=ToFhirResponse,
+        responses={
+            404: {"model": ErrorResponse, "description": "no document or extraction with this id"},
+            **UNAVAILABLE,
+        },
+    )
+    async def to_fhir(body: ToFhirRequest) -> Response:
+        """The extraction as a validated FHIR R4 Bundle (collection, or transaction on request)."""
+        return FastJSONResponse(await handlers.to_fhir(body))
 
     return router

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from medical_notes.cache import LLMCache
 from medical_notes.config import Settings
 from medical_notes.db import Database
+from medical_notes.extraction.service import ExtractionService
 from medical_notes.providers import create_provider
 from medical_notes.rag import IndexStore, create_embedder
 from medical_notes.rag.index import IndexStatus
@@ -21,6 +23,7 @@ class Services:
         self.database = Database(settings)
         self.cache = LLMCache(self.database)
         self.provider = create_provider(settings)
+        self.extraction = ExtractionService(self.database, self.provider)
         self.embedder = create_embedder(settings)
         self.index_store = IndexStore(settings, self.embedder)
         self._index_status: IndexStatus | None = None
@@ -36,6 +39,7 @@ class Services:
     async def start(self) -> None:
         await self.database.start()
         self.index_status()  # loads the index now rather than on the first question
+        await asyncio.to_thread(self.extraction.preload)
 
     async def close(self) -> None:
         await self.provider.aclose()

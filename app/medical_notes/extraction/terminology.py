@@ -265,7 +265,8 @@ def _description_terms(codes: dict[str, IcdCode]) -> dict[str, str]:
         if entry.code[0] in "STVWXYZ" or not entry.billable:
             continue
         for name in (entry.description, *entry.inclusion):
-            name = re.sub(r",? (unspecified|NOS)$", "", name)
+            # "Trigger finger, unspecified finger" is the plain "trigger finger"
+            name = re.sub(r",? (?:unspecified|NOS)\b.*$", "", name)
             if "(" in name or "," in name:
                 continue
             key = normalize(name)
