@@ -9,7 +9,9 @@ Loading it takes a fraction of a second and needs no third-party package; compil
 from __future__ import annotations
 
 import gzip
+import json
 import os
+import sys
 import tempfile
 from importlib import metadata
 from pathlib import Path
@@ -65,3 +67,8 @@ def build_icd10cm_table(output: Path) -> dict[str, object]:
         "package": f"{ICD10CM_PACKAGE}=={version}",
         "release": release,
     }
+
+
+if __name__ == "__main__":
+    # Standalone (the image's builder stage runs this file with only simple-icd-10-cm installed)
+    print(json.dumps(build_icd10cm_table(Path(sys.argv[1]))))

@@ -226,6 +226,10 @@ def ensure_icd10cm_table(directory: Path) -> Path:
     path = directory / ICD10CM_FILE
     if path.exists():
         return path
+    if (
+        DEFAULT_TERMINOLOGY_DIR / ICD10CM_FILE
+    ).exists():  # the image's table, when TERMINOLOGY_DIR holds imports
+        return DEFAULT_TERMINOLOGY_DIR / ICD10CM_FILE
     try:
         from medical_notes.extraction.icd10cm_build import build_icd10cm_table
 
