@@ -302,14 +302,18 @@ def _canonical(value: float, unit: str | None) -> tuple[str | None, float]:
     return unit, value
 
 
-def same_quantity(expected_value: Any, expected_unit: str | None, value: Any, unit: str | None) -> bool:
+def same_quantity(expected_value: Any, expected_unit: Any, value: Any, unit: str | None) -> bool:
+    """Same number, or the same quantity once both are converted to one unit (`expected_unit` may be a list)."""
     if not isinstance(value, int | float) or not isinstance(expected_value, int | float):
         return False
     if math.isclose(float(expected_value), float(value), abs_tol=1e-6):
         return True
-    expected_base, expected_canonical = _canonical(float(expected_value), expected_unit)
     base, canonical = _canonical(float(value), unit)
-    return expected_base == base and math.isclose(expected_canonical, canonical, rel_tol=0.002, abs_tol=0.06)
+    for option in options(expected_unit):
+        expected_base, expected_canonical = _canonical(float(expected_value), option)
+        if expected_base == base and math.isclose(expected_canonical, canonical, rel_tol=0.002, abs_tol=0.06):
+            return True
+    return False
 
 
 # ---- matching ---------------------------------------------------------------------------------------
