@@ -303,7 +303,7 @@ def _canonical(value: float, unit: str | None) -> tuple[str | None, float]:
 
 
 def same_quantity(expected_value: Any, expected_unit: Any, value: Any, unit: str | None) -> bool:
-    """Same number, or the same quantity once both are converted to one unit (`expected_unit` may be a list)."""
+    """Same number, or the same quantity once converted to one unit (`expected_unit` may be a list)."""
     if not isinstance(value, int | float) or not isinstance(expected_value, int | float):
         return False
     if math.isclose(float(expected_value), float(value), abs_tol=1e-6):
