@@ -8,6 +8,7 @@ import pytest
 import simple_icd_10_cm as icd10
 
 from extraction.evaluate import TEST_SPLIT, Note, load_split, occurrences, options
+from medical_notes.extraction.terminology import rxnorm_lookup
 
 NOTES = load_split(TEST_SPLIT)
 ASSERTIONS = {"present", "absent", "possible", "historical", "hypothetical", "family"}
@@ -58,7 +59,12 @@ def test_condition_codes_are_billable_icd10cm(note: Note):
 @pytest.mark.parametrize("note", NOTES, ids=lambda n: n.name)
 def test_medications_use_the_contract_vocabularies(note: Note):
     for medication in note.expected.get("medications", []):
-        assert all(re.fullmatch(r"\d+", rxcui) for rxcui in options(medication["rxcui"]))
+        rxcuis = options(medication["rxcui"])
+        assert all(re.fullmatch(r"\d+", rxcui) for rxcui in rxcuis)
+        if not medication.get("optional"):
+            assert rxnorm_lookup(rxcuis[0]), (
+                f"{medication['name']}: {rxcuis[0]} is not in the shipped RxNorm table"
+            )
         assert set(options(medication["route"])) <= ROUTES
         for frequency in options(medication["frequency"]):
             assert frequency is None or FREQUENCY.fullmatch(frequency), frequency
