@@ -133,6 +133,7 @@ class Report:
     latencies_ms: list[float]
     first_call_ms: float
     mismatches: list[Mismatch]
+    fhir_latencies_ms: list[float] = field(default_factory=list)
 
     def metrics(self) -> dict[str, float]:
         """Flat `entity.metric` -> value mapping (the keys of THRESHOLDS plus the rest)."""
@@ -148,6 +149,8 @@ class Report:
         flat["latency.p50_ms"] = percentile(self.latencies_ms, 50)
         flat["latency.p95_ms"] = percentile(self.latencies_ms, 95)
         flat["latency.first_call_ms"] = self.first_call_ms
+        flat["latency.fhir_p50_ms"] = percentile(self.fhir_latencies_ms, 50)
+        flat["latency.fhir_p95_ms"] = percentile(self.fhir_latencies_ms, 95)
         return flat
 
     def failures(self) -> list[str]:
@@ -205,6 +208,10 @@ class Report:
         lines.append(
             f"latency per note: p50 {metrics['latency.p50_ms']:.1f} ms, "
             f"p95 {metrics['latency.p95_ms']:.1f} ms (first call {self.first_call_ms:.1f} ms, not counted)"
+        )
+        lines.append(
+            f"FHIR bundle + validation per note: p50 {metrics['latency.fhir_p50_ms']:.1f} ms, "
+            f"p95 {metrics['latency.fhir_p95_ms']:.1f} ms"
         )
         failures = self.failures()
         lines.append("thresholds: " + ("all met" if not failures else "MISSED: " + "; ".join(failures)))
@@ -569,7 +576,9 @@ class Scorer:
             lambda f: f"{f.get('relationship')}: {f.get('condition')}",
         )
 
-    def report(self, latencies_ms: list[float], first_call_ms: float) -> Report:
+    def report(
+        self, latencies_ms: list[float], first_call_ms: float, fhir_latencies_ms: list[float]
+    ) -> Report:
         return Report(
             split=self.split,
             notes=self.notes,
@@ -580,6 +589,7 @@ class Scorer:
             latencies_ms=latencies_ms,
             first_call_ms=first_call_ms,
             mismatches=self.mismatches,
+            fhir_latencies_ms=fhir_latencies_ms,
         )
 
 
@@ -615,6 +625,7 @@ def evaluate(
     first_call_ms = (time.perf_counter() - started) * 1000
 
     latencies: list[float] = []
+    fhir_latencies: list[float] = []
     for note in notes:
         started = time.perf_counter()
         result = extract(note.text)
@@ -623,6 +634,8 @@ def evaluate(
         if check_fhir:
             result = dict(result)
             result.setdefault("source_sha256", hashlib.sha256(note.text.encode()).hexdigest())
+            started = time.perf_counter()
             valid, errors = fhir_validity(result, note.text)
+            fhir_latencies.append((time.perf_counter() - started) * 1000)
             scorer.record_fhir(note, valid, errors)
-    return scorer.report(latencies, first_call_ms)
+    return scorer.report(latencies, first_call_ms, fhir_latencies)
