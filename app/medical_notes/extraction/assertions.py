@@ -242,7 +242,7 @@ def assert_finding(layout: NoteLayout, start: int, end: int) -> AssertionResult:
     if _PAST_DATE.match(after):
         return AssertionResult(HISTORICAL, after.strip()[:12])
     section = layout.section_at(start)
-    if section in ("past_history", "past_surgical_history"):
+    if section == "past_surgical_history":
         return AssertionResult(HISTORICAL, "section")
     if section == "family_history":
         return AssertionResult(FAMILY, "section")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cache
 
 from medical_notes.extraction.assertions import FAMILY, PRESENT, assert_finding
-from medical_notes.extraction.lexicon import PhraseMatch, Token, find_phrases
+from medical_notes.extraction.lexicon import PhraseIndex, PhraseMatch, Token, find_phrases
 from medical_notes.extraction.terminology import ICD10CM_SYSTEM, CodeCandidate, Terminology
 from medical_notes.extraction.text import NoteLayout
 
@@ -16,6 +17,8 @@ CURATED_CONFIDENCE = 0.95
 DESCRIPTION_CONFIDENCE = 0.9
 # An assessment line that matches a code description this well is taken as one diagnosis.
 ASSESSMENT_MATCH_THRESHOLD = 0.85
+# A phrase followed by the rest of a title ("..., recurrent, moderate") needs a closer fit.
+EXTENSION_MATCH_THRESHOLD = 0.9
 
 # Words from the tabular list that are too general, or mean something else in notes, to be read as a
 # condition on their own.
@@ -67,6 +70,9 @@ GENERIC_TERMS = frozenset(
 )
 # Sections whose words are not the patient's problems.
 SKIPPED_SECTIONS = frozenset({"allergies", "social_history"})
+_TYPE_2 = re.compile(r"type\s*(?:2|ii)|\bt2|dm\s*(?:2|ii)|niddm", re.I)
+_TITLE_CONTINUES = re.compile(r",\s*[a-z]|\s+(?:with|without|in|due to|of|stage|type)\s", re.I)
+_CLAUSE_END = re.compile(r"[.;:()\n]| - | \u2014 ")
 _NOT_A_PROBLEM_AFTER = re.compile(
     r"\s+(?:action plan|education|educator|clinic|diet|medications?|meds|screening)\b", re.I
 )
@@ -84,14 +90,20 @@ class ConditionMention:
     assertion: str = PRESENT
 
 
+@cache
+def condition_index(terms: Terminology) -> PhraseIndex:
+    """The curated phrases first, then the short titles of the tabular list (without the generic words)."""
+    titles = {key: code for key, code in terms.description_terms.items() if key not in GENERIC_TERMS}
+    return PhraseIndex(terms.condition_terms, titles)
+
+
 def find_condition_mentions(
     layout: NoteLayout, tokens: list[Token], terms: Terminology, blocked: list[tuple[int, int]]
 ) -> list[ConditionMention]:
     """Every condition phrase in the note (family mentions included: the caller sorts them out)."""
     text = layout.text
-    description_terms = {k: v for k, v in terms.description_terms.items() if k not in GENERIC_TERMS}
     mentions: list[ConditionMention] = []
-    for match in find_phrases(text, tokens, (terms.condition_terms, description_terms)):
+    for match in find_phrases(text, tokens, condition_index(terms)):
         if _overlaps(match.start, match.end, blocked) or layout.section_at(match.start) in SKIPPED_SECTIONS:
             continue
         if text[match.end : match.end + 1] == ":":  # "PE:", "CC:" and such are headings, not problems
@@ -99,7 +111,9 @@ def find_condition_mentions(
         if _NOT_A_PROBLEM_AFTER.match(text, match.end):  # "asthma action plan", "diabetes education"
             continue
         mentions.append(_lexicon_mention(match, terms))
+    mentions = _extend_titles(text, terms, mentions)
     mentions = _assessment_items(layout, terms, mentions, blocked)
+    mentions = _type_1_diabetes_codes(text, terms, mentions)
     for mention in mentions:
         mention.assertion = assert_finding(layout, mention.start, mention.end).status
     return mentions
@@ -123,8 +137,10 @@ def _assessment_items(
     layout: NoteLayout, terms: Terminology, mentions: list[ConditionMention], blocked: list[tuple[int, int]]
 ) -> list[ConditionMention]:
     """Diagnosis lines of the assessment: when a whole line reads like one ICD-10-CM title ("Elevated blood
-    pressure without diagnosis of hypertension"), that line is one condition and the shorter phrases
-    inside it ("hypertension") are not separate ones."""
+    pressure without diagnosis of hypertension", "Type 1 diabetes mellitus with hypoglycemia"), that line is
+    one condition with that code and the shorter phrases inside it are not separate ones. A line whose best
+    title is in another category than the phrase found in it keeps the phrase (the phrase list is curated,
+    the title search is not)."""
     text = layout.text
     result = list(mentions)
     for section in layout.sections:
@@ -141,23 +157,84 @@ def _assessment_items(
                 item_end = end_match.start() if end_match else section.end
             item = text[item_start:item_end].strip(" ,*#")
             if len(item.split()) >= 2 and not _overlaps(item_start, item_end, blocked):
-                candidates = terms.search_icd10cm(item, limit=3)
-                if candidates and candidates[0].score >= ASSESSMENT_MATCH_THRESHOLD:
-                    start = text.index(item, item_start)
-                    end = start + len(item)
-                    inside = [m for m in result if m.start >= start and m.end <= end]
-                    covered = any(m.start == start and m.end == end for m in inside)
-                    if not covered:
-                        result = [m for m in result if m not in inside]
-                        best = candidates[0]
-                        result.append(
-                            ConditionMention(
-                                start, end, best.code, round(best.score, 3), "icd10cm-search", candidates
-                            )
-                        )
+                start = text.index(item, item_start)
+                result = _title_match(
+                    text, terms, result, start, start + len(item), ASSESSMENT_MATCH_THRESHOLD
+                )
             position = item_end + 1
     result.sort(key=lambda m: m.start)
     return result
+
+
+def _title_match(
+    text: str,
+    terms: Terminology,
+    mentions: list[ConditionMention],
+    start: int,
+    end: int,
+    threshold: float,
+) -> list[ConditionMention]:
+    """Replace the mentions inside text[start:end] by one mention of the best ICD-10-CM title for the whole
+    stretch (tried whole, then up to each comma), when it fits well enough and stays in the category of the
+    longest phrase found inside."""
+    stretch = text[start:end]
+    cuts = [len(stretch), *[m.start() for m in re.finditer(",", stretch)][::-1]]
+    inside = [m for m in mentions if m.start >= start and m.end <= end]
+    longest = max(inside, key=lambda m: m.end - m.start, default=None)
+    for cut in cuts:
+        candidate = stretch[:cut].rstrip(" ,")
+        if not candidate or (longest is not None and start + len(candidate) < longest.end):
+            continue
+        candidates = terms.search_icd10cm(candidate, limit=3)
+        if not candidates or candidates[0].score < threshold:
+            continue
+        best = candidates[0]
+        if longest is not None:
+            if longest.start == start and longest.end == start + len(candidate):
+                return mentions
+            if longest.code is None or best.code[:3] != longest.code[:3]:
+                continue
+        covered = [m for m in inside if m.end <= start + len(candidate)]
+        kept = [m for m in mentions if m not in covered]
+        kept.append(
+            ConditionMention(
+                start, start + len(candidate), best.code, round(best.score, 3), "icd10cm-search", candidates
+            )
+        )
+        return kept
+    return mentions
+
+
+def _extend_titles(text: str, terms: Terminology, mentions: list[ConditionMention]) -> list[ConditionMention]:
+    """A phrase followed by more of an ICD-10-CM title ("major depressive disorder, recurrent, moderate")
+    takes the more specific code of the whole title, within the same category."""
+    result = list(mentions)
+    for mention in mentions:
+        if mention.code is None or not _TITLE_CONTINUES.match(text, mention.end):
+            continue
+        clause = _CLAUSE_END.search(text, mention.end)
+        end = min(clause.start() if clause else len(text), mention.end + 80)
+        result = _title_match(text, terms, result, mention.start, end, EXTENSION_MATCH_THRESHOLD)
+    return result
+
+
+def _type_1_diabetes_codes(
+    text: str, terms: Terminology, mentions: list[ConditionMention]
+) -> list[ConditionMention]:
+    """In a note about type 1 diabetes (and not type 2), "diabetic neuropathy" or "diabetes" is E10.x, not
+    the phrase list's default E11.x."""
+    if not any(m.code and m.code.startswith("E10") for m in mentions):
+        return mentions
+    if any(_TYPE_2.search(text[m.start : m.end]) for m in mentions):
+        return mentions
+    for mention in mentions:
+        if mention.code and mention.code.startswith("E11."):
+            converted = "E10." + mention.code[4:]
+            entry = terms.icd10cm.get(converted)
+            if entry is not None and entry.billable:
+                mention.code = converted
+                mention.candidates = [CodeCandidate(converted, entry.description, mention.confidence)]
+    return mentions
 
 
 def _skip_item_marker(text: str, position: int, limit: int) -> int:

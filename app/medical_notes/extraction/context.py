@@ -17,7 +17,7 @@ _ALLERGY_LEAD = re.compile(
     re.I,
 )
 _ALLERGY_ITEM_SPLIT = re.compile(
-    r",\s*(?![^()]*\))(?!which|that|causing|with|leading)|;\s*|\s+and\s+(?![^()]*\))(?!causes)"
+    r",(?![^()]*\))(?!\s*(?:which|that|causing|with|leading))\s*|;\s*|\s+and\s+(?![^()]*\))(?!causes)"
 )
 _REACTION = re.compile(
     r"^(?P<substance>[^()\-—:]+?)\s*(?:\((?P<paren>[^)]+)\)|[-—:]\s*(?P<dash>.+)|"
@@ -133,7 +133,8 @@ RELATIONS = (
 )
 _RELATION = re.compile(r"(?<![A-Za-z])(" + "|".join(RELATIONS) + r")(?:'s)?(?![A-Za-z])", re.I)
 _FAMILY_VERB = re.compile(
-    r"^(?:'s)?\s*(?:(?:and|,)\s+(?:(?:paternal|maternal)\s+)?\w+\s+)*(?:had|has|have|with|w/|died of|"
+    r"^(?:'s)?\s*(?:(?:and|,)\s+(?:(?:paternal|maternal)\s+)?\w+\s+)*(?:(?:at home|also|both)\s+)?"
+    r"(?:had|has|have|with|w/|died of|"
     r"died from|passed away from|diagnosed with|dx with|history of|hx of|suffers from|suffered from|"
     r"developed|-|:|—)",
     re.I,
@@ -181,7 +182,7 @@ def family_output(
         return []  # "no family history of eczema"
     relations = [m.group(1).lower() for m in _RELATION.finditer(before)]
     # only the relations after the previous condition of the clause ("mother had X, father Y")
-    last_break = max(before.rfind(","), before.rfind(" and "), -1)
+    last_break = max(before.rfind(","), -1)
     recent = (
         [m.group(1).lower() for m in _RELATION.finditer(before[last_break + 1 :])] if last_break >= 0 else []
     )

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import itertools
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 _TOKEN = re.compile(r"[A-Za-z0-9]+(?:['\u2019]s)?")
-MAX_PHRASE_WORDS = 8
+_BREAKING_GAP = re.compile(r"[.;:|\[\]]|\n[ \t]*\n")
+MAX_GAP_CHARS = 4
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,22 @@ class PhraseMatch:
     value: str  # what the lexicon maps it to
 
 
+class PhraseIndex:
+    """Phrases (normalized, space-separated words) -> values, with every word prefix of every phrase so a
+    scan stops as soon as no phrase can continue. Earlier lexicons win on equal phrases."""
+
+    def __init__(self, *lexicons: Mapping[str, str]) -> None:
+        self.phrases: dict[str, str] = {}
+        for lexicon in lexicons:
+            for key, value in lexicon.items():
+                self.phrases.setdefault(key, value)
+        self.prefixes: set[str] = set()
+        for key in self.phrases:
+            words = key.split()
+            for length in range(1, len(words)):
+                self.prefixes.add(" ".join(words[:length]))
+
+
 def tokenize(text: str) -> list[Token]:
     return [
         Token(m.group(0), m.group(0).lower().replace("\u2019", "'"), m.start(), m.end())
@@ -35,47 +51,37 @@ def tokenize(text: str) -> list[Token]:
 
 
 def find_phrases(
-    text: str,
-    tokens: list[Token],
-    lexicons: tuple[Mapping[str, str], ...],
-    *,
-    abbreviation_max_len: int = 3,
+    text: str, tokens: list[Token], phrase_index: PhraseIndex, *, abbreviation_max_len: int = 3
 ) -> Iterator[PhraseMatch]:
-    """Left to right, the longest phrase found in any lexicon (earlier lexicons win on equal length).
-
-    A single-word key of at most `abbreviation_max_len` letters ("htn", "cad") matches only when
-    written with a capital letter in the note, so ordinary words are not read as abbreviations."""
-    index = 0
+    """Left to right, the longest phrase of the index. A phrase never spans a sentence end, a colon or a
+    table cell border. A single-word phrase of at most `abbreviation_max_len` letters ("htn", "cad")
+    matches only when written with a capital letter, so ordinary words are not read as abbreviations."""
+    phrases, prefixes = phrase_index.phrases, phrase_index.prefixes
     count = len(tokens)
-    while index < count:
+    breaks = [_broken(text[tokens[i].end : tokens[i + 1].start]) for i in range(count - 1)]
+    position = 0
+    while position < count:
         found: PhraseMatch | None = None
-        for length in range(min(MAX_PHRASE_WORDS, count - index), 0, -1):
-            window = tokens[index : index + length]
-            # a phrase never spans a line break followed by a list marker or a new sentence
-            if length > 1 and _broken(text, window):
-                continue
-            key = " ".join(token.norm for token in window)
-            for lexicon in lexicons:
-                value = lexicon.get(key)
-                if value is None:
-                    continue
-                if length == 1 and len(key) <= abbreviation_max_len and window[0].text.islower():
-                    continue
-                found = PhraseMatch(window[0].start, window[-1].end, key, value)
+        key = ""
+        for last in range(position, count):
+            if last > position and breaks[last - 1]:
                 break
-            if found:
+            key = tokens[last].norm if last == position else f"{key} {tokens[last].norm}"
+            value = phrases.get(key)
+            abbreviation = (
+                last == position and len(key) <= abbreviation_max_len and tokens[last].text.islower()
+            )
+            if value is not None and not abbreviation:
+                found = PhraseMatch(tokens[position].start, tokens[last].end, key, value)
+            if key not in prefixes:
                 break
         if found:
             yield found
-            while index < count and tokens[index].start < found.end:
-                index += 1
+            while position < count and tokens[position].start < found.end:
+                position += 1
         else:
-            index += 1
+            position += 1
 
 
-def _broken(text: str, window: list[Token]) -> bool:
-    for left, right in itertools.pairwise(window):
-        gap = text[left.end : right.start]
-        if any(mark in gap for mark in ".;:|[]") or gap.count("\n") > 1 or len(gap) > 4:
-            return True
-    return False
+def _broken(gap: str) -> bool:
+    return len(gap) > MAX_GAP_CHARS or _BREAKING_GAP.search(gap) is not None

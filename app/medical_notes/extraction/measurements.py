@@ -8,7 +8,7 @@ from typing import Any
 from medical_notes.extraction.terminology import Terminology
 
 _NUMBER = r"(\d{1,3}(?:\.\d{1,2})?)"
-_LINK = r"\s*(?::|=|-)?\s*(?:(?:was|is|of|at|today|now)\s+)?"
+_LINK = r"\s*(?::|=|-|\|)?\s*(?:(?:was|is|of|at|today|now)\s+)?"
 _VITAL_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "blood_pressure",
@@ -184,7 +184,8 @@ _LAB_VALUE = re.compile(
     r"(?P<value>\d+(?:\.\d+)?)(?![\d/])"
     r"(?:\s*(?P<unit>[A-Za-zµ%/^*0-9.{}²_\[\]]+(?:\s?cr)?))?"
     r"(?:\s*\((?:ref(?:erence)?(?: range)?:?\s*|target\s*|goal\s*|normal\s*)?"
-    r"(?P<low>\d+(?:\.\d+)?)\s*[-\u2013]\s*(?P<high>\d+(?:\.\d+)?)[^)]*\))?"
+    r"(?:(?P<low>\d+(?:\.\d+)?)\s*[-\u2013]\s*(?P<high>\d+(?:\.\d+)?)|[<\u2264]\s*(?P<below>\d+(?:\.\d+)?)"
+    r"|[>\u2265]\s*(?P<above>\d+(?:\.\d+)?))[^)]*\))?"
     r"(?:\s*\(?(?P<flag>H|L|HH|LL|high|low|abnormal|normal|N)\)?(?![A-Za-z]))?"
 )
 _FLAGS = {"h": "H", "hh": "H", "high": "H", "l": "L", "ll": "L", "low": "L", "n": "N", "normal": "N"}
@@ -192,7 +193,7 @@ _FLAGS = {"h": "H", "hh": "H", "high": "H", "l": "L", "ll": "L", "low": "L", "n"
 
 def _lab_alias_pattern(terms: Terminology) -> re.Pattern[str]:
     aliases = sorted(terms.lab_aliases, key=len, reverse=True)
-    body = "|".join(re.escape(alias).replace(r"\ ", r"[\s-]+") for alias in aliases)
+    body = "|".join(r"[\s/-]+".join(re.escape(word) for word in alias.split()) for alias in aliases)
     return re.compile(rf"(?<![A-Za-z0-9])(?:{body})(?![A-Za-z0-9])", re.I)
 
 
@@ -247,12 +248,20 @@ def _lab(
     flag_text = value.group("flag")
     if unit is None and value.group("unit") and (low or flag_text):
         end = value.end()
+    below, above = value.group("below"), value.group("above")
     reference_range = None
     if low and high:
         reference_range = {"low": _as_number(low), "high": _as_number(high), "text": f"{low}-{high}"}
+    elif below:
+        reference_range = {"low": None, "high": _as_number(below), "text": f"<{below}"}
+    elif above:
+        reference_range = {"low": _as_number(above), "high": None, "text": f">{above}"}
     flag = _FLAGS.get(flag_text.lower()) if flag_text else None
     if flag is None and reference_range:
-        flag = "L" if number < reference_range["low"] else "H" if number > reference_range["high"] else "N"
+        low_limit, high_limit = reference_range["low"], reference_range["high"]
+        flag = "L" if low_limit is not None and number < low_limit else "N"
+        if high_limit is not None and number > high_limit:
+            flag = "H"
     return {
         "name": canonical,
         "loinc": code,

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
-from medical_notes.extraction.lexicon import Token, find_phrases
+from medical_notes.extraction.lexicon import PhraseIndex, Token, find_phrases
 from medical_notes.extraction.terminology import RXNORM_SYSTEM, Terminology, normalize
 from medical_notes.extraction.text import NoteLayout
 
@@ -127,7 +128,7 @@ _DURATION = re.compile(
 )
 _DURATION_UNITS = {"d": "d", "w": "wk", "m": "mo"}
 _DOSE = re.compile(
-    r"(?<![\w.])(\d+(?:\.\d+)?|\.\d+)\s*(?:-\s*\d+(?:\.\d+)?\s*)?"
+    r"(?<![\w.,])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?|\.\d+)\s*(?:-\s*\d+(?:\.\d+)?\s*)?"
     r"(mg|mcg|µg|ug|g|gm|grams?|milligrams?|micrograms?|ml|mL|units?|iu|IU|u|puffs?|tablets?|tabs?|"
     r"capsules?|caps?|drops?|gtts?|sprays?|patch(?:es)?|%)(?![\w])",
     re.I,
@@ -151,11 +152,16 @@ STATUS_TRIGGERS: tuple[tuple[str, str], ...] = (
 _STATUS_PATTERNS = [
     (re.compile(rf"(?<![\w/])(?:{p})(?![\w])", re.I), status) for p, status in STATUS_TRIGGERS
 ]
+_STOPPED_AFTER = re.compile(
+    r"^[^;]{0,60}?(?:\bbut\b|\u2014|-|,|;)\s*(?:\w+\s+)?(?:stopped|discontinued|quit|d/c'?d)\b", re.I
+)
 _HYPOTHETICAL_BEFORE = re.compile(
     r"\b(?:consider\w*|if|would|could|may|might|alternatives?|instead of)\b", re.I
 )
 _MEDICATION_END = re.compile(
-    r";|\n(?=\s*(?:[-*•#]|\d{1,2}[.)]|[A-Z]))|\.\s|\.$|, then\b| then |\|| and (?=[a-z]+ \d)"
+    r"\s+(?:and|but)\s+(?![\d.])(?!then\b)(?=[a-z]+\s+(?:is|was|has|have|mood|she|he|they|her|his)\b)"
+    r"|,\s+(?=(?:although|but|however|which|she|he|they|patient|pt)\b)|;|\n(?=\s*(?:[-*•#]|\d{1,2}[.)]|[A-Z]))"
+    r"|\.\s|\.$|, then\b| then |\|| and (?=[a-z]+ \d)"
 )
 
 
@@ -170,17 +176,23 @@ class MedicationMention:
     block_end: int = 0  # end of the sig with its indication ("for knee pain"): not a condition of its own
 
 
-def find_medication_mentions(
-    layout: NoteLayout, tokens: list[Token], terms: Terminology, allergy_spans: list[tuple[int, int]]
-) -> list[MedicationMention]:
-    text = layout.text
+@cache
+def drug_index(terms: Terminology) -> PhraseIndex:
+    """Ingredient and brand names of the tables plus the abbreviations notes use."""
     names = dict(terms.drug_names)
     for abbreviation, ingredient in ABBREVIATIONS.items():
         if ingredient is not None and normalize(ingredient) in terms.drug_names:
             names.setdefault(abbreviation, terms.drug_names[normalize(ingredient)])
+    return PhraseIndex(names)
+
+
+def find_medication_mentions(
+    layout: NoteLayout, tokens: list[Token], terms: Terminology, allergy_spans: list[tuple[int, int]]
+) -> list[MedicationMention]:
+    text = layout.text
     matches = [
         m
-        for m in find_phrases(text, tokens, (names,))
+        for m in find_phrases(text, tokens, drug_index(terms))
         if layout.section_at(m.start) != "allergies" and not any(s <= m.start < e for s, e in allergy_spans)
     ]
     mentions: list[MedicationMention] = []
@@ -203,8 +215,10 @@ def find_medication_mentions(
             else len(text)
         )
         end_match = _MEDICATION_END.search(text, name_end, limit)
-        block_end = end_match.start() if end_match else min(limit, layout.line_bounds(name_end)[1])
-        end = _trim_sig(text, name_end, block_end)
+        sig_end = end_match.start() if end_match else min(limit, layout.line_bounds(name_end)[1])
+        end = _trim_sig(text, name_end, sig_end)
+        indication = re.match(r"\s+(?:as needed |prn )?for (?!\d)[^,;.()]*", text[end:sig_end])
+        block_end = end + indication.end() if indication else end
         if _HYPOTHETICAL_BEFORE.search(text[layout.segment_at(match.start).start : match.start]):
             continue  # "would consider switching to apixaban", "if ... start X"
         ingredient_names = [terms.ingredients[c].name for c in (combination or (rxcui,))]
@@ -216,7 +230,7 @@ def find_medication_mentions(
                 None if combination else rxcui,
                 " / ".join(ingredient_names),
                 combination,
-                max(block_end, end),
+                block_end,
             )
         )
     return mentions
@@ -287,7 +301,13 @@ def _ingredient_key(mention: MedicationMention) -> str:
 
 
 def _dose(sig: str) -> dict[str, Any] | None:
-    doses = list(_DOSE.finditer(sig))
+    # "400 mg/5 mL" is a concentration, not a dose
+    doses = [
+        d
+        for d in _DOSE.finditer(sig)
+        if not re.match(r"\s*/\s*\d*\s*(?:ml|l|tab|cap)\b", sig[d.end() :], re.I)
+        and not sig[: d.start()].rstrip().endswith("/")
+    ]
     if not doses:
         return None
     counted = [d for d in doses if d.group(2).lower().startswith(_COUNT_UNITS)]
@@ -295,7 +315,7 @@ def _dose(sig: str) -> dict[str, Any] | None:
     # "49-51 mg" is a combination strength, not one dose
     if re.match(r"\d+(?:\.\d+)?\s*-\s*\d", chosen.group(0)):
         return None
-    value = float(chosen.group(1))
+    value = float(chosen.group(1).replace(",", ""))
     return {"value": int(value) if value.is_integer() else value, "unit": _ucum_dose_unit(chosen.group(2))}
 
 
@@ -385,8 +405,9 @@ def _status(layout: NoteLayout, mention: MedicationMention) -> str | None:
         if pattern.search(before):
             return status
     for pattern, status in _STATUS_PATTERNS[:3]:
-        if re.search(r"(?:was|were|is|been|be)\s+" + pattern.pattern, after_words, re.I) or (
-            status == "stopped" and re.match(r"\s*(?:discontinued|stopped)", after, re.I)
-        ):
+        if re.search(r"(?:was|were|is|been|be)\s+" + pattern.pattern, after_words, re.I):
             return status
+    rest_of_sentence = text[mention.name_end : segment.end]
+    if _STOPPED_AFTER.search(rest_of_sentence):
+        return "stopped"
     return None

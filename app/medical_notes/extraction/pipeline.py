@@ -54,8 +54,6 @@ def extract_structured(text: str, terms: Terminology | None = None) -> dict[str,
 
     vitals = find_vitals(text)
     vital_spans = [(v["span"][0], v["span"][1]) for v in vitals]
-    labs = find_labs(text, terms, vital_spans)
-    lab_spans = [(lab["span"][0], lab["span"][1]) for lab in labs]
 
     allergies = find_allergies(layout)
     allergy_spans = [(a.start, a.end) for a in allergies]
@@ -69,6 +67,8 @@ def extract_structured(text: str, terms: Terminology | None = None) -> dict[str,
         if item is not None:
             medications.append(item)
     medication_spans = [(m.start, m.block_end) for m in medication_mentions]
+    labs = find_labs(text, terms, vital_spans + [(m.start, m.end) for m in medication_mentions])
+    lab_spans = [(lab["span"][0], lab["span"][1]) for lab in labs]
 
     blocked = vital_spans + lab_spans + allergy_lines + medication_spans
     mentions = find_condition_mentions(layout, tokens, terms, blocked)

@@ -38,6 +38,10 @@ _STOPWORDS = frozenset(
 )
 
 
+# Code searches are repeated across notes ("type 2 diabetes mellitus"); answers are kept up to this many.
+SEARCH_CACHE_ENTRIES = 4096
+
+
 class TerminologyUnavailable(RuntimeError):
     """The compiled ICD-10-CM table is missing and cannot be built here (message says what to run)."""
 
@@ -54,6 +58,15 @@ def normalize(text: str) -> str:
 
 def content_words(text: str) -> list[str]:
     return [_stem(word) for word in normalize(text).split() if word not in _STOPWORDS]
+
+
+_WITHOUT = re.compile(r"\bwithout\b[^,;]*", re.IGNORECASE)
+
+
+def search_words(text: str) -> frozenset[str]:
+    """Content words for the code search. "without X" is dropped from both sides: it is what a title says
+    when X is absent, so "acute cystitis" fits "Acute cystitis without hematuria" best."""
+    return frozenset(content_words(_WITHOUT.sub("", text)))
 
 
 def _stem(word: str) -> str:
@@ -101,7 +114,7 @@ class CodeCandidate:
         return {"code": self.code, "display": self.display, "score": round(self.score, 3)}
 
 
-@dataclass
+@dataclass(eq=False)  # compared and hashed by identity: one instance per loaded table set
 class Terminology:
     icd10cm: dict[str, IcdCode]
     icd10cm_version: str
@@ -117,6 +130,7 @@ class Terminology:
     _children: dict[str, list[str]] = field(default_factory=dict)
     _index: dict[str, list[str]] | None = None
     _names: dict[str, list[frozenset[str]]] = field(default_factory=dict)
+    _search_cache: dict[tuple[frozenset[str], int], list[CodeCandidate]] = field(default_factory=dict)
     _index_lock: threading.Lock = field(default_factory=threading.Lock)
 
     # -- ICD-10-CM -------------------------------------------------------------------------------
@@ -135,9 +149,21 @@ class Terminology:
     def search_icd10cm(self, text: str, limit: int = 5) -> list[CodeCandidate]:
         """Billable codes whose description or an inclusion term shares the most words with `text`
         (Dice coefficient over content words; ties go to the shorter, more general code)."""
-        query = frozenset(content_words(text))
+        query = search_words(text)
         if not query:
             return []
+        cache_key = (query, limit)
+        cached = self._search_cache.get(cache_key)
+        if cached is not None:
+            return cached
+        ranked = self._search(query)[:limit]
+        with self._index_lock:
+            if len(self._search_cache) >= SEARCH_CACHE_ENTRIES:
+                self._search_cache.clear()
+            self._search_cache[cache_key] = ranked
+        return ranked
+
+    def _search(self, query: frozenset[str]) -> list[CodeCandidate]:
         index, names = self._word_index()
         overlap: dict[str, int] = defaultdict(int)
         for word in query:
@@ -146,7 +172,10 @@ class Terminology:
         if not overlap:
             return []
         best_overlap = max(overlap.values())
-        shortlist = [code for code, count in overlap.items() if count >= max(1, best_overlap - 1)]
+        # Dice needs the overlap; codes sharing fewer words than the best rarely win and are many
+        shortlist = [code for code, count in overlap.items() if count >= best_overlap]
+        if len(shortlist) < 20:
+            shortlist = [code for code, count in overlap.items() if count >= max(1, best_overlap - 1)]
         ranked: list[CodeCandidate] = []
         for code in shortlist:
             score = max(2 * len(query & words) / (len(query) + len(words)) for words in names[code])
@@ -155,7 +184,7 @@ class Terminology:
                 score -= 0.01  # "Other X" is for named variants the text did not name
             ranked.append(CodeCandidate(code, description, max(score, 0.0)))
         ranked.sort(key=lambda c: (-c.score, len(c.code), c.code))
-        return ranked[:limit]
+        return ranked
 
     def _word_index(self) -> tuple[dict[str, list[str]], dict[str, list[frozenset[str]]]]:
         """word -> billable codes whose names contain it; code -> the word sets of its names."""
@@ -167,9 +196,7 @@ class Terminology:
                     for entry in self.icd10cm.values():
                         if not entry.billable:
                             continue
-                        word_sets = [
-                            frozenset(content_words(name)) for name in (entry.description, *entry.inclusion)
-                        ]
+                        word_sets = [search_words(name) for name in (entry.description, *entry.inclusion)]
                         word_sets = [words for words in word_sets if words]
                         if not word_sets:
                             continue
@@ -270,8 +297,8 @@ def _description_terms(codes: dict[str, IcdCode]) -> dict[str, str]:
             continue
         for name in (entry.description, *entry.inclusion):
             # "Trigger finger, unspecified finger" is the plain "trigger finger"
-            name = re.sub(r",? (?:unspecified|NOS)\b.*$", "", name)
-            if "(" in name or "," in name:
+            name = re.sub(r"(?:, (?:unspecified|NOS)\b.*| (?:unspecified|NOS))$", "", name)
+            if "(" in name or "," in name or re.search(r" (?:with|without|of|in|and|or|due to)$", name):
                 continue
             key = normalize(name)
             if len(key) < 5 or len(key.split()) > 6 or key in terms:
@@ -297,7 +324,7 @@ def load_terminology(directory: Path | None = None) -> Terminology:
         condition_terms[normalize(term)] = code
 
     ingredients = _read_ingredients(DATA_DIR / "rxnorm_ingredients.tsv")
-    rxnorm_version = "shipped table (316 ingredients, 2026-11)"
+    rxnorm_version = "shipped table (2026-11)"
     imported = directory / RXNORM_IMPORTED_FILE
     if imported.exists():
         ingredients += _read_ingredients(imported)
