@@ -440,3 +440,36 @@ def test_a_blood_pressure_panel_without_a_component_is_an_error():
     panel["component"] = panel["component"][:1]
     errors, _ = validate_bundle(bundle)
     assert any("8462-4" in error for error in errors)
+
+
+def test_timing_codes_and_unknown_relationships():
+    odd = {
+        "source_sha256": hashlib.sha256(b"odd").hexdigest(),
+        "medications": [
+            {"text": "ceftriaxone 1 g IM once", "span": [0, 23], "name": "ceftriaxone",
+             "rxnorm": {"code": "2193", "display": "ceftriaxone"}, "dose": {"value": 1, "unit": "g"},
+             "route": "intramuscular", "frequency": {"code": "once"}, "as_needed": False,
+             "status": "started"},
+            {"text": "atorvastatin 40 mg at bedtime", "span": [24, 53], "name": "atorvastatin",
+             "rxnorm": {"code": "83367", "display": "atorvastatin"}, "dose": {"value": 40, "unit": "mg"},
+             "route": None, "as_needed": False, "status": "active",
+             "frequency": {"code": "nightly", "frequency": 1, "period": 1, "period_unit": "d",
+                           "when": ["HS"]}},
+        ],
+        "family_history": [
+            {"text": "maternal aunt with migraine", "span": [54, 81], "relationship": "Maternal aunt",
+             "condition": "migraine", "code": None},
+            {"text": "family history of colon cancer", "span": [82, 112], "relationship": None,
+             "condition": "colon cancer", "code": None},
+        ],
+    }  # fmt: skip
+    result = build_bundle(odd)
+    assert result.validation.valid, result.validation.errors
+    (request,) = resources_of(result.bundle, "MedicationRequest")
+    assert request["dosageInstruction"][0]["timing"]["repeat"] == {"count": 1}
+    (statement,) = resources_of(result.bundle, "MedicationStatement")
+    assert statement["dosage"][0]["timing"]["repeat"]["when"] == ["HS"]
+    roles = sorted(
+        h["relationship"]["coding"][0]["code"] for h in resources_of(result.bundle, "FamilyMemberHistory")
+    )
+    assert roles == ["FAMMEMB", "MAUNT"]
