@@ -473,3 +473,13 @@ def test_timing_codes_and_unknown_relationships():
         h["relationship"]["coding"][0]["code"] for h in resources_of(result.bundle, "FamilyMemberHistory")
     )
     assert roles == ["FAMMEMB", "MAUNT"]
+
+
+def test_an_impossible_encounter_date_is_left_out_with_a_warning():
+    wrong = extraction()
+    wrong["encounter"] = {"date": "2026-13-45"}
+    result = build_bundle(wrong, source_text=NOTE)
+    assert result.validation.valid, result.validation.errors
+    assert any("2026-13-45" in warning for warning in result.validation.warnings)
+    (encounter,) = resources_of(result.bundle, "Encounter")
+    assert "period" not in encounter

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import base64
+import contextlib
+import datetime
 import hashlib
-import re
 import uuid
 from collections import Counter
 from typing import Any, Literal
@@ -17,7 +18,6 @@ BundleType = Literal["collection", "transaction"]
 
 # All ids in our bundles are uuid5 names in this namespace: the same note and item give the same id.
 ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://medical-notes.invalid/fhir")
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _EPOCH = "1970-01-01T00:00:00Z"
 
 
@@ -37,11 +37,9 @@ class _Entries:
         self._seen.add(url)
         return url
 
-    def add(self, url: str, resource: resources.Resource | None) -> str | None:
-        if resource is None:
-            return None
-        self.items.append((url, resource))
-        return url
+    def add(self, url: str, resource: resources.Resource | None) -> None:
+        if resource is not None:
+            self.items.append((url, resource))
 
 
 def _item_key(index: int, item: dict[str, Any]) -> str:
@@ -53,8 +51,8 @@ def _encounter_date(extraction: dict[str, Any], warnings: list[str]) -> str | No
     date = (extraction.get("encounter") or {}).get("date")
     if date is None:
         return None
-    if isinstance(date, str) and _DATE.fullmatch(date):
-        return date
+    with contextlib.suppress(TypeError, ValueError):
+        return datetime.date.fromisoformat(date).isoformat()
     warnings.append(f"encounter date {date!r} is not an ISO date (YYYY-MM-DD); left out")
     return None
 
@@ -75,9 +73,8 @@ def _attachment(source_text: str | None) -> dict[str, Any]:
         attachment["data"] = base64.b64encode(data).decode("ascii")
         attachment["size"] = len(data)
         # FHIR R4 Attachment.hash is the base64 of the SHA-1 of the data.
-        attachment["hash"] = base64.b64encode(hashlib.sha1(data, usedforsecurity=False).digest()).decode(
-            "ascii"
-        )
+        sha1 = hashlib.sha1(data, usedforsecurity=False).digest()
+        attachment["hash"] = base64.b64encode(sha1).decode("ascii")
     return attachment
 
 
