@@ -9,6 +9,7 @@ RxNorm prescribable table (`terminology import-rxnorm`) in the same directory ex
 from __future__ import annotations
 
 import gzip
+import heapq
 import logging
 import os
 import re
@@ -38,6 +39,10 @@ _STOPWORDS = frozenset(
 )
 
 
+# A word found in more titles than this is too common to select candidate codes by.
+COMMON_WORD_CODES = 3000
+# How many candidate codes, by shared words, get the full Dice comparison.
+SHORTLIST_SIZE = 300
 # Code searches are repeated across notes ("type 2 diabetes mellitus"); answers are kept up to this many.
 SEARCH_CACHE_ENTRIES = 4096
 
@@ -165,17 +170,16 @@ class Terminology:
 
     def _search(self, query: frozenset[str]) -> list[CodeCandidate]:
         index, names = self._word_index()
+        # Words in thousands of titles ("with", "chronic") do not pick codes; they only rank the shortlist.
+        postings = [index[word] for word in query if word in index]
+        selective = [codes for codes in postings if len(codes) <= COMMON_WORD_CODES] or postings
         overlap: dict[str, int] = defaultdict(int)
-        for word in query:
-            for code in index.get(word, ()):
+        for codes in selective:
+            for code in codes:
                 overlap[code] += 1
         if not overlap:
             return []
-        best_overlap = max(overlap.values())
-        # Dice needs the overlap; codes sharing fewer words than the best rarely win and are many
-        shortlist = [code for code, count in overlap.items() if count >= best_overlap]
-        if len(shortlist) < 20:
-            shortlist = [code for code, count in overlap.items() if count >= max(1, best_overlap - 1)]
+        shortlist = heapq.nlargest(SHORTLIST_SIZE, overlap, key=lambda code: (overlap[code], -len(code)))
         ranked: list[CodeCandidate] = []
         for code in shortlist:
             score = max(2 * len(query & words) / (len(query) + len(words)) for words in names[code])
