@@ -144,7 +144,21 @@ _POST_TRIGGERS: dict[str, tuple[str, ...]] = {
     ),
     POSSIBLE: ("suspected", "is possible", "not excluded", "considered", "?", "vs", "versus", "questionable"),
     HISTORICAL: ("in the past", "as a child", "as a teenager", "years ago"),
-    HYPOTHETICAL: ("develops", "develop", "occurs", "occur", "worsens", "recurs", "returns"),
+    HYPOTHETICAL: (
+        "develops",
+        "develop",
+        "occurs",
+        "occur",
+        "worsens",
+        "recurs",
+        "returns",
+        "risk",
+        "risks",
+        "prevention",
+        "prophylaxis",
+        "precautions",
+        "symptoms",
+    ),
 }
 
 # Words that end a trigger's scope inside a sentence.

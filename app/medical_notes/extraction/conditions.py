@@ -74,7 +74,57 @@ _TYPE_2 = re.compile(r"type\s*(?:2|ii)|\bt2|dm\s*(?:2|ii)|niddm", re.I)
 _TITLE_CONTINUES = re.compile(r",\s*[a-z]|\s+(?:with|without|in|due to|of|stage|type)\s", re.I)
 _CLAUSE_END = re.compile(r"[.;:()\n]| - | \u2014 ")
 _NOT_A_PROBLEM_AFTER = re.compile(
-    r"\s+(?:action plan|education|educator|clinic|diet|medications?|meds|screening)\b", re.I
+    r"\s+(?:action plan|education|educator|clinic|diet|medications?|meds|screening|vaccine|vaccination|"
+    r"immunization|shot|team|nurse|specialist)\b",
+    re.I,
+)
+# Long-term conditions: "history of hypertension" means the patient has it, not that it is over.
+CHRONIC_CATEGORIES = frozenset(
+    [
+        "I10",
+        "I11",
+        "I12",
+        "I13",
+        "E10",
+        "E11",
+        "E78",
+        "E66",
+        "N18",
+        "J44",
+        "J45",
+        "I50",
+        "I48",
+        "I25",
+        "E03",
+        "E05",
+        "F32",
+        "F33",
+        "F41",
+        "F31",
+        "F20",
+        "K21",
+        "M19",
+        "M17",
+        "M16",
+        "M10",
+        "G47",
+        "G43",
+        "G40",
+        "G20",
+        "E55",
+        "D63",
+        "D50",
+        "M81",
+        "N40",
+        "K58",
+        "L40",
+        "M06",
+        "I73",
+        "E21",
+        "N25",
+        "B20",
+        "M32",
+    ]
 )
 _ASSESSMENT_ITEM_END = re.compile(r"[.;\n]| - | — |, (?=[a-z]+ (?:controlled|stable|improving|worsening))")
 
@@ -115,7 +165,16 @@ def find_condition_mentions(
     mentions = _assessment_items(layout, terms, mentions, blocked)
     mentions = _type_1_diabetes_codes(text, terms, mentions)
     for mention in mentions:
-        mention.assertion = assert_finding(layout, mention.start, mention.end).status
+        result = assert_finding(layout, mention.start, mention.end)
+        mention.assertion = result.status
+        if (
+            result.status == "historical"
+            and mention.code
+            and mention.code[:3] in CHRONIC_CATEGORIES
+            and result.trigger
+            and result.trigger.lower() in ("history of", "hx of", "h/o", "hx", "past history of")
+        ):
+            mention.assertion = PRESENT
     return mentions
 
 

@@ -298,15 +298,30 @@ def find_plan(layout: NoteLayout) -> list[dict[str, Any]]:
 
 # ---- patient and encounter ----------------------------------------------------------------------
 _AGE = re.compile(
-    r"(?<!\d)(\d{1,3})\s*(?:-|\s)?\s*(?:years?|yrs?|y)[\s-]*(?:old|/o|o\b)|(?<!\d)(\d{1,3})\s*(?:yo|y/o|y\.o\.)(?![a-z])|"
-    r"(?<![\w])(\d{1,3})\s?(M|F)(?![a-z])",
+    r"(?<![\d.])(\d{1,3})\s*(?:-|\s)?\s*(?:years?|yrs?|y)[\s-]*(?:old|/o|o\b)"
+    r"|(?<![\d.])(\d{1,3})\s*(?:yo|y/o|y\.o\.)(?![a-z])"
+    r"|(?<![\w.])(\d{1,3})\s?(?-i:(M|F))(?![A-Za-z0-9])",
     re.I,
 )
 _MALE = re.compile(r"\b(?:male|man|gentleman|boy|he|his|him|mr)\b", re.I)
 _FEMALE = re.compile(r"\b(?:female|woman|lady|girl|she|her|mrs|ms)\b", re.I)
 
 
+_FRONT_MATTER_AGE = re.compile(r"^patient_age:\s*(\d{1,3})\s*$", re.M)
+_FRONT_MATTER_SEX = re.compile(r"^patient_sex:\s*(male|female)\s*$", re.M | re.I)
+_FRONT_MATTER_DATE = re.compile(r"^(?:encounter_date|date):\s*((?:19|20)\d\d-\d\d-\d\d)\s*$", re.M)
+
+
 def find_patient(text: str) -> dict[str, Any]:
+    age_line = _FRONT_MATTER_AGE.search(text)
+    sex_line = _FRONT_MATTER_SEX.search(text)
+    if age_line or sex_line:  # a YAML header, as the shipped notes have
+        return {
+            "age": int(age_line.group(1)) if age_line else None,
+            "age_unit": "a" if age_line else None,
+            "sex": sex_line.group(1).lower() if sex_line else None,
+            "span": [age_line.start(1), age_line.end(1)] if age_line else None,
+        }
     age = None
     sex = None
     age_span = None
@@ -335,6 +350,9 @@ def find_patient(text: str) -> dict[str, Any]:
 
 
 def find_encounter(text: str) -> dict[str, Any]:
+    front_matter = _FRONT_MATTER_DATE.search(text[:800])
+    if front_matter:
+        return {"date": front_matter.group(1), "span": [front_matter.start(1), front_matter.end(1)]}
     head = text[:600]
     labelled = re.search(r"(?:date(?: of service| of visit)?|dos|visit date|seen on)\W{0,6}", head, re.I)
     found = _DATE.search(head, labelled.end()) if labelled else None

@@ -45,9 +45,18 @@ class PhraseIndex:
 
 def tokenize(text: str) -> list[Token]:
     return [
-        Token(m.group(0), m.group(0).lower().replace("\u2019", "'"), m.start(), m.end())
-        for m in _TOKEN.finditer(text)
+        Token(m.group(0), american(m.group(0).lower()), m.start(), m.end()) for m in _TOKEN.finditer(text)
     ]
+
+
+def american(word: str) -> str:
+    """British spellings as the tables spell them: haemoglobin, anaemia, oedema, paediatric."""
+    word = word.replace("\u2019", "'")
+    if "ae" in word:
+        word = word.replace("aem", "em").replace("paed", "ped").replace("haem", "hem")
+    if word.startswith("oe"):
+        word = "e" + word[2:]
+    return word
 
 
 def find_phrases(

@@ -152,6 +152,8 @@ STATUS_TRIGGERS: tuple[tuple[str, str], ...] = (
 _STATUS_PATTERNS = [
     (re.compile(rf"(?<![\w/])(?:{p})(?![\w])", re.I), status) for p, status in STATUS_TRIGGERS
 ]
+_STATUS_NOTE = re.compile(r"\s*[(\[]([a-z][a-z ,-]{1,40})[)\]]", re.I)
+_STATUS_NOTE_INSIDE = re.compile(r"[(\[]([a-z][a-z ,-]{1,40})[^)\]]*[)\]]\s*$", re.I)
 _STOPPED_AFTER = re.compile(
     r"^[^;]{0,60}?(?:\bbut\b|\u2014|-|,|;)\s*(?:\w+\s+)?(?:stopped|discontinued|quit|d/c'?d)\b", re.I
 )
@@ -407,6 +409,14 @@ def _status(layout: NoteLayout, mention: MedicationMention) -> str | None:
     for pattern, status in _STATUS_PATTERNS[:3]:
         if re.search(r"(?:was|were|is|been|be)\s+" + pattern.pattern, after_words, re.I):
             return status
+    # a medication list's "(new)", "(increased)", "(stopped)" after the sig
+    note = _STATUS_NOTE.match(
+        text, mention.end, min(segment.end + 2, len(text))
+    ) or _STATUS_NOTE_INSIDE.search(text, mention.name_end, mention.end)
+    if note:
+        for pattern, status in _STATUS_PATTERNS:
+            if pattern.search(note.group(1)):
+                return "started" if status == "started" or note.group(1).lower().startswith("new") else status
     rest_of_sentence = text[mention.name_end : segment.end]
     if _STOPPED_AFTER.search(rest_of_sentence):
         return "stopped"

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
+from medical_notes.extraction.lexicon import american
+
 log = logging.getLogger(__name__)
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -57,8 +59,8 @@ def terminology_dir() -> Path:
 
 
 def normalize(text: str) -> str:
-    """Lower case, words only, single spaces: the form every lexicon key and search key uses."""
-    return " ".join(_WORD.findall(text.lower().replace("\u2019", "'")))
+    """Lower case, words only, single spaces, American spelling: the form of every lexicon and search key."""
+    return " ".join(american(word) for word in _WORD.findall(text.lower().replace("\u2019", "'")))
 
 
 def content_words(text: str) -> list[str]:
