@@ -53,6 +53,10 @@ _PRE_TRIGGERS: dict[str, tuple[str, ...]] = {
         "no further",
         "resolution of",
         "ruled out",
+        "non",
+        "never",
+        "never a",
+        "no longer",
     ),
     POSSIBLE: (
         "possible",
@@ -141,6 +145,14 @@ _POST_TRIGGERS: dict[str, tuple[str, ...]] = {
         "have resolved",
         "free",
         "unlikely",
+        "not suspected",
+        "not likely",
+        "not considered",
+        "not found",
+        "excluded",
+        "was excluded",
+        "is excluded",
+        "absent",
     ),
     POSSIBLE: ("suspected", "is possible", "not excluded", "considered", "?", "vs", "versus", "questionable"),
     HISTORICAL: ("in the past", "as a child", "as a teenager", "years ago"),
@@ -190,7 +202,7 @@ _TERMINATORS = (
 _HARD_STOPS = re.compile(r"\s[-—\u2013]\s|:|\(|\)|\n\s*\n")
 _POST_STOPS = re.compile(r":|\(|\)|\n\s*\n|,")
 
-PRE_WINDOW_WORDS = 7
+PRE_WINDOW_WORDS = 12
 # The year or age after a finding in parentheses or with "in", as in "pneumonia in 2022" or "(2015)".
 _PAST_DATE = re.compile(r"^\s*(?:\(\s*(?:19|20)\d\d\s*\)|in\s+(?:19|20)\d\d\b|\((?:19|20)\d\d\))")
 

@@ -56,8 +56,10 @@ def find_allergies(layout: NoteLayout) -> list[AllergyItem]:
         for part in [*_ALLERGY_ITEM_SPLIT.split(body)]:
             part_start = body.find(part, position)
             position = part_start + len(part)
-            item = part.strip()
-            if not item or item.lower() in ("rash", "hives"):
+            item = part.strip(" .")
+            if item.count(")") > item.count("("):
+                item = item.replace(")", "").strip()
+            if len(item) < 3 or not item[0].isalpha() or item.lower() in ("rash", "hives"):
                 continue
             match = _REACTION.match(item)
             substance = (match.group("substance") if match else item).strip(" .")
@@ -133,7 +135,7 @@ RELATIONS = (
 )
 _RELATION = re.compile(r"(?<![A-Za-z])(" + "|".join(RELATIONS) + r")(?:'s)?(?![A-Za-z])", re.I)
 _FAMILY_VERB = re.compile(
-    r"^(?:'s)?\s*(?:(?:and|,)\s+(?:(?:paternal|maternal)\s+)?\w+\s+)*(?:(?:at home|also|both)\s+)?"
+    r"^(?:'s)?\s*(?:(?:and|,)\s+(?:(?:paternal|maternal)\s+)?\w+\s+)*(?:[\w,()-]+\s+){0,4}?"
     r"(?:had|has|have|with|w/|died of|"
     r"died from|passed away from|diagnosed with|dx with|history of|hx of|suffers from|suffered from|"
     r"developed|-|:|—)",

@@ -129,7 +129,7 @@ _DURATION = re.compile(
 _DURATION_UNITS = {"d": "d", "w": "wk", "m": "mo"}
 _DOSE = re.compile(
     r"(?<![\w.,])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?|\.\d+)\s*(?:-\s*\d+(?:\.\d+)?\s*)?"
-    r"(mg|mcg|µg|ug|g|gm|grams?|milligrams?|micrograms?|ml|mL|units?|iu|IU|u|puffs?|tablets?|tabs?|"
+    r"(mg|mcg|µg|ug|g|gm|grams?|milligrams?|micrograms?|ml|mL|meq|mEq|mmol|units?|iu|IU|u|puffs?|tablets?|tabs?|"
     r"capsules?|caps?|drops?|gtts?|sprays?|patch(?:es)?|%)(?![\w])",
     re.I,
 )
@@ -331,6 +331,8 @@ def _ucum_dose_unit(unit: str) -> str:
         return "g"
     if unit == "ml":
         return "mL"
+    if unit in ("meq", "mmol"):
+        return unit
     if unit in ("unit", "units", "u", "iu"):
         return "[iU]"
     if unit == "%":
