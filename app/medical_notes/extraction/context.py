@@ -333,8 +333,12 @@ def find_patient(text: str) -> dict[str, Any]:
         if 0 < int(number) < 125:
             age = int(number)
             age_span = [found.start(), found.end()]
-        if found.group(4):
-            sex = "male" if found.group(4).upper() == "M" else "female"
+        letter = (
+            found.group(4)
+            or (re.match(r"\s*(?-i:([MF]))(?![A-Za-z0-9])", text[found.end() :]) or [None, None])[1]
+        )
+        if letter:
+            sex = "male" if letter == "M" else "female"
     if sex is None:
         window = text[found.start() : found.end() + 40] if found else text[:400]
         male = _MALE.search(window)

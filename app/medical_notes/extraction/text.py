@@ -68,6 +68,8 @@ SECTION_NAMES: dict[str, str] = {
     "ros": "ros",
 }
 
+# Sections that notes often write on one line ("Allergies: NKDA") before going on with something else.
+ONE_LINE_SECTIONS = frozenset({"allergies", "family_history", "social_history"})
 _HEADING = re.compile(
     r"^[ \t]*(?:#{1,6}[ \t]*)?(?:\*\*|__)?(?P<name>[A-Za-z][A-Za-z /&]{0,40}?)(?:\*\*|__)?[ \t]*"
     r"(?:(?P<colon>:|[ \t][—\u2013-][ \t])(?:\*\*|__)?|(?=[ \t]*$))"
@@ -115,16 +117,30 @@ class NoteLayout:
 
 
 def _find_sections(text: str) -> list[Section]:
+    """Headings in order. A heading with its content on the same line ("Allergies: penicillin") covers that
+    line and the list items under it; the next other line goes back to the section around it."""
     sections: list[Section] = []
     offset = 0
+    enclosing = "preamble"
+    inline = False
     for line in text.splitlines(keepends=True):
         match = _HEADING.match(line)
+        kind = None
         if match:
             name = " ".join(match.group("name").lower().split())
             kind = SECTION_NAMES.get(name)
             # A bare word on its own line is a heading only when it is one of the long names
-            if kind and (match.group("colon") or len(name) > 2 or line.strip().isupper()):
-                sections.append(Section(kind, offset + match.end(), offset + len(line), offset))
+            if not (kind and (match.group("colon") or len(name) > 2 or line.strip().isupper())):
+                kind = None
+        if kind and match:
+            has_content = bool(line[match.end() :].strip())
+            sections.append(Section(kind, offset + match.end(), offset + len(line), offset))
+            if not has_content:
+                enclosing = kind
+            inline = has_content and kind in ONE_LINE_SECTIONS
+        elif inline and line.strip() and not _LIST_ITEM.match(line) and not line[:1].isspace():
+            sections.append(Section(enclosing, offset, offset + len(line), offset))
+            inline = False
         offset += len(line)
     return sections
 
