@@ -5,6 +5,8 @@ Starts a throw-away PostgreSQL server (the same helper the tests use), seeds and
 command line, starts `python -m medical_notes serve --workers 1`, then runs
 `wrk -t2 -c32 -d10s --latency` against GET /health, GET /documents/{id}, POST /documents and offline
 POST /answer_question, and prints requests/s and p50/p99 latency per endpoint plus the index build time.
+Then the structured extraction: one request at a time, every note a different text (so never a cached
+result), POST /extract_structured and POST /to_fhir over the shipped and dev-split notes, p50/p95/max.
 
 Usage: .venv/bin/python scripts/bench_api.py [--duration 10s] [--connections 32] [--threads 2]
 """
@@ -40,6 +42,9 @@ POST_DOCUMENT = {
     "doc_type": "soap_note",
     "metadata": {"specialty": "internal medicine"},
 }
+EXTRACTION_NOTES = sorted((REPO_ROOT / "app" / "data" / "soap_notes").glob("*.md")) + sorted(
+    (REPO_ROOT / "tests" / "extraction" / "corpus" / "dev").glob("*.md")
+)
 QUESTION = {"question": "What HbA1c target is recommended for most adults with type 2 diabetes?", "top_k": 5}
 
 
@@ -99,6 +104,50 @@ def run_wrk(url: str, args: argparse.Namespace, script: Path | None = None) -> d
     }
 
 
+def post_json(url: str, body: dict) -> dict:
+    request = urllib.request.Request(  # noqa: S310 - local URL
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request) as response:  # noqa: S310 - local URL
+        return json.load(response)
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    rank = max(0, min(len(ordered) - 1, round(0.95 * len(ordered)) - 1))
+    return {
+        "p50_ms": ordered[len(ordered) // 2],
+        "p95_ms": ordered[rank],
+        "max_ms": ordered[-1],
+        "n": len(ordered),
+    }
+
+
+def bench_extraction(base_url: str, rounds: int) -> dict[str, dict[str, float]]:
+    """Sequential requests (one worker serves one note at a time); each text is new, so nothing is cached."""
+    notes = [path.read_text() for path in EXTRACTION_NOTES]
+    timings: dict[str, list[float]] = {
+        "POST /extract_structured": [],
+        "  same text again (cached)": [],
+        "POST /to_fhir": [],
+    }
+    for round_number in range(rounds):
+        for index, note in enumerate(notes):
+            text = f"{note}\n(benchmark copy {round_number}.{index})\n"
+            started = time.perf_counter()
+            result = post_json(f"{base_url}/extract_structured", {"text": text})
+            timings["POST /extract_structured"].append((time.perf_counter() - started) * 1000)
+            assert result["cached"] is False
+            started = time.perf_counter()
+            post_json(f"{base_url}/extract_structured", {"text": text})
+            timings["  same text again (cached)"].append((time.perf_counter() - started) * 1000)
+            started = time.perf_counter()
+            bundle = post_json(f"{base_url}/to_fhir", {"text": text + "fhir"})
+            timings["POST /to_fhir"].append((time.perf_counter() - started) * 1000)
+            assert bundle["validation"]["valid"], bundle["validation"]["errors"]
+    return {name: percentiles(samples) for name, samples in timings.items()}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", default="10s")
@@ -106,6 +155,9 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
         "--log-level", default="info", help="LOG_LEVEL of the server (request lines are info)"
+    )
+    parser.add_argument(
+        "--extraction-rounds", type=int, default=3, help="passes over the notes for the extraction section"
     )
     args = parser.parse_args()
 
@@ -174,6 +226,7 @@ def main() -> int:
                         f"{base_url}/answer_question", args, post_script(work_dir, "question", QUESTION)
                     ),
                 }
+                extraction = bench_extraction(base_url, args.extraction_rounds)
                 server.terminate()
                 server.wait(timeout=15)
     finally:
@@ -198,6 +251,16 @@ def main() -> int:
             f"{endpoint:<24} {result['requests_per_second']:>10.0f} {result['p50_ms']:>8.2f} "
             f"{result['p99_ms']:>8.2f} {result['non_2xx']:>8}"
             + (f"  socket errors: {result['socket_errors']}" if result["socket_errors"] else "")
+        )
+    print(
+        f"structured extraction, offline, one request at a time, {len(EXTRACTION_NOTES)} notes x "
+        f"{args.extraction_rounds} rounds, every text new (uncached) unless marked:"
+    )
+    print(f"{'endpoint':<30} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'n':>5}")
+    for endpoint, result in extraction.items():
+        print(
+            f"{endpoint:<30} {result['p50_ms']:>8.1f} {result['p95_ms']:>8.1f} {result['max_ms']:>8.1f} "
+            f"{result['n']:>5.0f}"
         )
     return 0
 

@@ -201,3 +201,29 @@ def test_every_span_is_the_evidence_and_the_result_is_deterministic() -> None:
         for item in first[key]:
             start, end = item["span"]
             assert 0 <= start < end <= len(text)
+
+
+def test_list_and_review_of_systems_layouts() -> None:
+    text = (
+        "ALLERGIES:\n- penicillin (hives)\n- sulfa drugs - rash\n\n"
+        "ROS: (-) fever, (-) chills. Denies: nausea, vomiting. Cough: negative.\n"
+        "Family history notable for colon cancer in her father. Father deceased at 70 from MI.\n"
+        "Declined statin therapy; not taking aspirin."
+    )
+    result = extract_structured(text)
+    assert [(a["substance"], a["reaction"]) for a in result["allergies"]] == [
+        ("penicillin", "hives"),
+        ("sulfa drugs", "rash"),
+    ]
+    assert {c["text"]: c["assertion"] for c in result["conditions"]} == {
+        "fever": "absent",
+        "chills": "absent",
+        "nausea": "absent",
+        "vomiting": "absent",
+        "Cough": "absent",
+    }
+    assert {(f["relationship"], f["condition"]) for f in result["family_history"]} == {
+        ("father", "colon cancer"),
+        ("father", "MI"),
+    }
+    assert result["medications"] == []

@@ -6,6 +6,7 @@ setting-dependent limit), DatabaseUnavailable, ProviderError, IndexUnavailable.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -216,5 +217,8 @@ class Handlers:
         else:
             source_text = await self._note_text(ExtractRequest(document_id=body.document_id, text=body.text))
             extraction, _ = await self.services.extraction.extract(source_text, body.document_id)
-        result = build_bundle(extraction, bundle_type=body.bundle_type, source_text=source_text)
+        # pydantic validation of the whole bundle is CPU work: off the event loop
+        result = await asyncio.to_thread(
+            build_bundle, extraction, bundle_type=body.bundle_type, source_text=source_text
+        )
         return {"extraction_id": extraction["extraction_id"], **result.model_dump()}

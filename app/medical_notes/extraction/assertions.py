@@ -203,6 +203,8 @@ _HARD_STOPS = re.compile(r"\s[-—\u2013]\s|:|\(|\)|\n\s*\n")
 _POST_STOPS = re.compile(r":|\(|\)|\n\s*\n|,")
 
 PRE_WINDOW_WORDS = 12
+_ROS_MINUS = re.compile(r"\(\s*-\s*\)\s*$|\bneg(?:ative)?\s*:\s*$", re.I)
+COLON_NEGATIVE = re.compile(r"^\s*[:=-]\s*(?:negative|neg|absent|none|no|denied|denies)\b", re.I)
 # The year or age after a finding in parentheses or with "in", as in "pneumonia in 2022" or "(2015)".
 _PAST_DATE = re.compile(r"^\s*(?:\(\s*(?:19|20)\d\d\s*\)|in\s+(?:19|20)\d\d\b|\((?:19|20)\d\d\))")
 
@@ -234,8 +236,14 @@ def assert_finding(layout: NoteLayout, start: int, end: int) -> AssertionResult:
     before = text[segment.start : start]
     after = text[end : segment.end]
     # Scope before the finding: from the last hard stop or terminator, at most PRE_WINDOW_WORDS words.
+    if _ROS_MINUS.search(before):
+        return AssertionResult(ABSENT, "(-)")
     cut = 0
     for match in _HARD_STOPS.finditer(before):
+        if match.group(0) == ":" and _PRE[ABSENT].search(
+            before[max(0, match.start() - 20) : match.start()] + " "
+        ):
+            continue  # "Denies: fever, chills" keeps its trigger
         cut = match.end()
     for match in _TERMINATOR.finditer(before, cut):
         cut = match.end()
@@ -243,6 +251,8 @@ def assert_finding(layout: NoteLayout, start: int, end: int) -> AssertionResult:
     words = scope_before.split()
     if len(words) > PRE_WINDOW_WORDS:
         scope_before = " ".join(words[-PRE_WINDOW_WORDS:])
+    if COLON_NEGATIVE.match(after):
+        return AssertionResult(ABSENT, after.strip()[:12])
     scope_after = after
     stop = _POST_STOPS.search(scope_after)
     if stop:

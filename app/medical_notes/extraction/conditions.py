@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 from functools import cache
 
-from medical_notes.extraction.assertions import FAMILY, PRESENT, assert_finding
+from medical_notes.extraction.assertions import COLON_NEGATIVE, FAMILY, PRESENT, assert_finding
 from medical_notes.extraction.lexicon import PhraseIndex, PhraseMatch, Token, find_phrases
 from medical_notes.extraction.terminology import ICD10CM_SYSTEM, CodeCandidate, Terminology
 from medical_notes.extraction.text import NoteLayout
@@ -156,7 +156,12 @@ def find_condition_mentions(
     for match in find_phrases(text, tokens, condition_index(terms)):
         if _overlaps(match.start, match.end, blocked) or layout.section_at(match.start) in SKIPPED_SECTIONS:
             continue
-        if text[match.end : match.end + 1] == ":":  # "PE:", "CC:" and such are headings, not problems
+        # "PE:", "CC:" and such are headings, not problems
+        if (
+            text[match.end : match.end + 1] == ":"
+            and len(match.key) <= 4
+            and not COLON_NEGATIVE.match(text, match.end)
+        ):
             continue
         if _NOT_A_PROBLEM_AFTER.match(text, match.end):  # "asthma action plan", "diabetes education"
             continue

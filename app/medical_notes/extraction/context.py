@@ -13,12 +13,15 @@ from medical_notes.extraction.text import NoteLayout
 # ---- allergies ----------------------------------------------------------------------------------
 _NO_ALLERGIES = re.compile(r"\b(?:NKDA|NKA|no known (?:drug )?allergies|no allergies)\b", re.I)
 _ALLERGY_LEAD = re.compile(
-    r"(?:\ballerg(?:ies|y)\b(?:\s+to)?|\ballergic to\b|\bintolerant of\b|\bintolerance to\b)\s*[:\-—]?\s*",
+    r"(?:\ballerg(?:ies|y)\b(?:\s+to)?|\ballergic to\b|\bintolerant of\b|\bintolerance to\b)"
+    r"[ \t]*[:\-\u2014]?[ \t]*(?:\n(?![ \t]*(?:[-*\u2022]|\d{1,2}[.)])[ \t])[ \t]*)?",
     re.I,
 )
 _ALLERGY_ITEM_SPLIT = re.compile(
     r",(?![^()]*\))(?!\s*(?:which|that|causing|with|leading))\s*|;\s*|\s+and\s+(?![^()]*\))(?!causes)"
 )
+_LIST_BELOW = re.compile(r"(?:\n[ \t]*(?:[-*\u2022]|\d{1,2}[.)])[ \t]+[^\n]+)+")
+_LIST_LINE = re.compile(r"\n[ \t]*(?:[-*\u2022]|\d{1,2}[.)])[ \t]+([^\n]+)")
 _REACTION = re.compile(
     r"^(?P<substance>[^()\-—:]+?)\s*(?:\((?P<paren>[^)]+)\)|[-—:]\s*(?P<dash>.+)|"
     r",?\s*(?:which causes?|causes?|"
@@ -45,38 +48,50 @@ def find_allergies(layout: NoteLayout) -> list[AllergyItem]:
         sentence_end = re.search(r"\.(?:\s|$)", text[lead.end() : line_end])
         end = lead.end() + sentence_end.start() if sentence_end else line_end
         body = text[lead.end() : end]
+        if not body.strip():  # "Allergies:" with the list on the next lines
+            listed = _LIST_BELOW.match(text, line_end)
+            if listed:
+                for item in _LIST_LINE.finditer(listed.group(0)):
+                    items.extend(_allergy_items(text, line_end + item.start(1), item.group(1)))
+            continue
         if (
             not body.strip()
             or _NO_ALLERGIES.match(body.strip())
             or body.strip().lower().startswith(("none", "nkda"))
         ):
             continue
-        offset = lead.end()
-        position = 0
-        for part in [*_ALLERGY_ITEM_SPLIT.split(body)]:
-            part_start = body.find(part, position)
-            position = part_start + len(part)
-            item = part.strip(" .")
-            if item.count(")") > item.count("("):
-                item = item.replace(")", "").strip()
-            if len(item) < 3 or not item[0].isalpha() or item.lower() in ("rash", "hives"):
-                continue
-            match = _REACTION.match(item)
-            substance = (match.group("substance") if match else item).strip(" .")
-            if not substance or len(substance.split()) > 5:
-                continue
-            reaction = None
-            if match:
-                reaction = (match.group("paren") or match.group("dash") or match.group("verb") or "").strip(
-                    " ."
-                ) or None
-            start = offset + part_start + (len(part) - len(part.lstrip()))
-            substance_start = text.find(substance, start)
-            items.append(AllergyItem(substance_start, substance_start + len(substance), substance, reaction))
+        items.extend(_allergy_items(text, lead.end(), body))
     unique: dict[tuple[int, int], AllergyItem] = {}
     for item in items:
         unique.setdefault((item.start, item.end), item)
     return list(unique.values())
+
+
+def _allergy_items(text: str, offset: int, body: str) -> list[AllergyItem]:
+    """The allergens (with reactions) of one allergy statement starting at text[offset]."""
+    items: list[AllergyItem] = []
+    position = 0
+    for part in [*_ALLERGY_ITEM_SPLIT.split(body)]:
+        part_start = body.find(part, position)
+        position = part_start + len(part)
+        item = part.strip(" .")
+        if item.count(")") > item.count("("):
+            item = item.replace(")", "").strip()
+        if len(item) < 3 or not item[0].isalpha() or item.lower() in ("rash", "hives"):
+            continue
+        match = _REACTION.match(item)
+        substance = (match.group("substance") if match else item).strip(" .")
+        if not substance or len(substance.split()) > 5 or _NO_ALLERGIES.match(substance):
+            continue
+        reaction = None
+        if match:
+            reaction = (match.group("paren") or match.group("dash") or match.group("verb") or "").strip(
+                " ."
+            ) or None
+        start = offset + part_start + (len(part) - len(part.lstrip()))
+        substance_start = text.find(substance, start)
+        items.append(AllergyItem(substance_start, substance_start + len(substance), substance, reaction))
+    return items
 
 
 def allergy_output(item: AllergyItem, terms: Terminology) -> dict[str, Any]:
@@ -136,9 +151,8 @@ RELATIONS = (
 _RELATION = re.compile(r"(?<![A-Za-z])(" + "|".join(RELATIONS) + r")(?:'s)?(?![A-Za-z])", re.I)
 _FAMILY_VERB = re.compile(
     r"^(?:'s)?\s*(?:(?:and|,)\s+(?:(?:paternal|maternal)\s+)?\w+\s+)*(?:[\w,()-]+\s+){0,4}?"
-    r"(?:had|has|have|with|w/|died of|"
-    r"died from|passed away from|diagnosed with|dx with|history of|hx of|suffers from|suffered from|"
-    r"developed|-|:|—)",
+    r"(?:had|has|have|having|with|w/|died|deceased|passed away|diagnosed|dx|history of|hx of|suffers|"
+    r"suffered|developed|from|of|-|:|=|\u2014)",
     re.I,
 )
 _FAMILY_LEAD = re.compile(
@@ -189,6 +203,13 @@ def family_output(
         [m.group(1).lower() for m in _RELATION.finditer(before[last_break + 1 :])] if last_break >= 0 else []
     )
     relation_names = recent or relations
+    if not relation_names:
+        after = text[end : _clause_end(text, end)]
+        following = re.match(
+            r"\s*(?:\(|in (?:his |her |the |a )?|- |, )(" + "|".join(RELATIONS) + r")\b", after, re.I
+        )
+        if following:
+            relation_names = [following.group(1).lower()]
     relation_names = [{"mom": "mother", "dad": "father"}.get(r, r) for r in relation_names] or [None]
     code = None
     if condition_code:

@@ -158,7 +158,9 @@ _STOPPED_AFTER = re.compile(
     r"^[^;]{0,60}?(?:\bbut\b|\u2014|-|,|;)\s*(?:\w+\s+)?(?:stopped|discontinued|quit|d/c'?d)\b", re.I
 )
 _HYPOTHETICAL_BEFORE = re.compile(
-    r"\b(?:consider\w*|if|would|could|may|might|alternatives?|instead of)\b", re.I
+    r"\b(?:consider\w*|if|would|could|may|might|alternatives?|instead of|not (?:on|taking|started)|"
+    r"declin\w*|refus\w*|avoid\w*|never (?:took|taken|on)|denies (?:taking|use of)|intoleran\w*)\b",
+    re.I,
 )
 _MEDICATION_END = re.compile(
     r"\s+(?:and|but)\s+(?![\d.])(?!then\b)(?=[a-z]+\s+(?:is|was|has|have|mood|she|he|they|her|his)\b)"
