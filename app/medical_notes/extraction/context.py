@@ -147,6 +147,10 @@ RELATIONS = (
     "cousin",
     "parents",
     "grandparents",
+    "wife",
+    "husband",
+    "spouse",
+    "partner",
 )
 _RELATION = re.compile(r"(?<![A-Za-z])(" + "|".join(RELATIONS) + r")(?:'s)?(?![A-Za-z])", re.I)
 _FAMILY_VERB = re.compile(

@@ -209,7 +209,7 @@ def find_medication_mentions(
         combination: tuple[str, ...] = ()
         # "sacubitril-valsartan", "albuterol/ipratropium": one product of two ingredients
         following = matches[index + 1] if index + 1 < len(matches) else None
-        if following and text[match.end : following.start] in ("-", "/", " / ", " and ", "\u2013"):
+        if following and text[match.end : following.start] in ("-", "/", " / ", "\u2013"):
             combination = (rxcui, following.value)
             name_end = following.end
             skip_until = following.end
@@ -219,7 +219,12 @@ def find_medication_mentions(
             else len(text)
         )
         end_match = _MEDICATION_END.search(text, name_end, limit)
-        sig_end = end_match.start() if end_match else min(limit, layout.line_bounds(name_end)[1])
+        line_start, line_end = layout.line_bounds(name_end)
+        if text[line_start:line_end].lstrip().startswith("|"):  # a table row: the sig is the rest of the row
+            sig_end = min(limit, len(text[:line_end].rstrip().rstrip("|").rstrip()))
+            end_match = None
+        else:
+            sig_end = end_match.start() if end_match else min(limit, line_end)
         end = _trim_sig(text, name_end, sig_end)
         indication = re.match(r"\s+(?:as needed |prn )?for (?!\d)[^,;.()]*", text[end:sig_end])
         block_end = end + indication.end() if indication else end
@@ -413,6 +418,13 @@ def _status(layout: NoteLayout, mention: MedicationMention) -> str | None:
     for pattern, status in _STATUS_PATTERNS[:3]:
         if re.search(r"(?:was|were|is|been|be)\s+" + pattern.pattern, after_words, re.I):
             return status
+    line_start, line_end = layout.line_bounds(mention.start)
+    if text[line_start:line_end].lstrip().startswith("|"):  # a table row: its note cell ("started", "d/c'd")
+        for pattern, status in _STATUS_PATTERNS[:4]:
+            if pattern.search(text[mention.name_end : line_end]):
+                return status
+        if re.search(r"\bcompleted\b", text[mention.name_end : line_end], re.I):
+            return "stopped"
     # a medication list's "(new)", "(increased)", "(stopped)" after the sig
     note = _STATUS_NOTE.match(
         text, mention.end, min(segment.end + 2, len(text))
