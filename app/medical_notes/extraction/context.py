@@ -13,17 +13,23 @@ from medical_notes.extraction.text import NoteLayout
 # ---- allergies ----------------------------------------------------------------------------------
 _NO_ALLERGIES = re.compile(r"\b(?:NKDA|NKA|no known (?:drug )?allergies|no allergies)\b", re.I)
 _ALLERGY_LEAD = re.compile(
-    r"(?:\ballerg(?:ies|y)\b(?:\s+to)?|\ballergic to\b|\bintolerant of\b|\bintolerance to\b)"
+    r"(?:\ballerg(?:ies|y)\b(?:\s+(?:to|list|history))?(?:\s*\([^)\n]{0,20}\))?|\ballergic to\b"
+    r"|\bintolerant of\b|\bintolerance to\b)"
     r"[ \t]*[:\-\u2014]?[ \t]*(?:\n(?![ \t]*(?:[-*\u2022]|\d{1,2}[.)])[ \t])[ \t]*)?",
     re.I,
 )
 _ALLERGY_ITEM_SPLIT = re.compile(
     r",(?![^()]*\))(?!\s*(?:which|that|causing|with|leading))\s*|;\s*|\s+and\s+(?![^()]*\))(?!causes)"
 )
+# "Allergies:", "Allergy list -", "allergic to", "allergy to": an allergy statement, not a passing word
+_ALLERGY_STATEMENT = re.compile(
+    r"(?:allergic|intoleran\w*)\b|allerg\w*\s+to\b|allerg\w*(?:\s+\w+)?(?:\s*\([^)]*\))?[ \t]*[:\-\u2014]",
+    re.I,
+)
 _LIST_BELOW = re.compile(r"(?:\n[ \t]*(?:[-*\u2022]|\d{1,2}[.)])[ \t]+[^\n]+)+")
 _LIST_LINE = re.compile(r"\n[ \t]*(?:[-*\u2022]|\d{1,2}[.)])[ \t]+([^\n]+)")
 _REACTION = re.compile(
-    r"^(?P<substance>[^()\-—:]+?)\s*(?:\((?P<paren>[^)]+)\)|[-—:]\s*(?P<dash>.+)|"
+    r"^(?P<substance>[^()\-—:>\u2192]+?)\s*(?:\((?P<paren>[^)]+)\)|(?:->|\u2192|[-—:])\s*(?P<dash>.+)|"
     r",?\s*(?:which causes?|causes?|"
     r"causing|caused|leads to|with|reaction:?)\s+(?P<verb>.+))?$",
     re.I,
@@ -44,6 +50,8 @@ def find_allergies(layout: NoteLayout) -> list[AllergyItem]:
     for lead in _ALLERGY_LEAD.finditer(text):
         if re.search(r"\b(?:no|denies|without)\s+$", text[max(0, lead.start() - 12) : lead.start()], re.I):
             continue
+        if not _ALLERGY_STATEMENT.match(lead.group(0)):
+            continue  # "seasonal allergies", "allergy season": not a list of allergens
         line_end = layout.line_bounds(lead.end())[1]
         sentence_end = re.search(r"\.(?:\s|$)", text[lead.end() : line_end])
         end = lead.end() + sentence_end.start() if sentence_end else line_end
@@ -159,6 +167,7 @@ _FAMILY_VERB = re.compile(
     r"suffered|developed|from|of|-|:|=|\u2014)",
     re.I,
 )
+_RELATION_JOIN = re.compile(r"\s*(?:,|and|&|or|,\s*and)?\s*(?:both\s+)?(?:his|her|the|their)?\s*", re.I)
 _FAMILY_LEAD = re.compile(
     r"\b(?:family history|family hx|fhx|fh)\b\s*(?:of|:|-|—|is notable for|significant for|positive for)?",
     re.I,
@@ -200,20 +209,20 @@ def family_output(
     before = text[clause_start:start]
     if re.search(r"\b(?:no|denies|negative for|without)\b[^,]*$", before, re.I):
         return []  # "no family history of eczema"
-    relations = [m.group(1).lower() for m in _RELATION.finditer(before)]
-    # only the relations after the previous condition of the clause ("mother had X, father Y")
-    last_break = max(before.rfind(","), -1)
-    recent = (
-        [m.group(1).lower() for m in _RELATION.finditer(before[last_break + 1 :])] if last_break >= 0 else []
-    )
-    relation_names = recent or relations
-    if not relation_names:
+    # the relatives named last before the condition, together ("father and paternal uncle with X"), not
+    # those of an earlier condition of the clause ("mother had X and her father has Y")
+    matches = list(_RELATION.finditer(before))
+    group: list[re.Match[str]] = matches[-1:]
+    for previous in reversed(matches[:-1]):
+        if not _RELATION_JOIN.fullmatch(before[previous.end() : group[0].start()]):
+            break
+        group.insert(0, previous)
+    relation_names = [m.group(1).lower() for m in group]
+    if not relation_names:  # "colon cancer in her father", "DM (mother)", "... in mother and sister"
         after = text[end : _clause_end(text, end)]
-        following = re.match(
-            r"\s*(?:\(|in (?:his |her |the |a )?|- |, )(" + "|".join(RELATIONS) + r")\b", after, re.I
-        )
+        following = re.match(r"\s*(?:\(|in (?:his |her |the |a )?|- |, )", after, re.I)
         if following:
-            relation_names = [following.group(1).lower()]
+            relation_names = [m.group(1).lower() for m in _RELATION.finditer(after[: following.end() + 60])]
     relation_names = [{"mom": "mother", "dad": "father"}.get(r, r) for r in relation_names] or [None]
     code = None
     if condition_code:
