@@ -232,8 +232,8 @@ def test_list_and_review_of_systems_layouts() -> None:
 def test_relatives_of_each_condition_and_allergy_statements() -> None:
     text = (
         "Her mother had a stroke and her father has COPD. Family history is positive for diabetes in mother "
-        "and maternal grandmother.\nSeasonal allergies, takes loratadine 10 mg daily. Allergy list: codeine -> "
-        "nausea; PCN (hives)."
+        "and maternal grandmother.\nSeasonal allergies, takes loratadine 10 mg daily. "
+        "Allergy list: codeine -> nausea; PCN (hives)."
     )
     result = extract_structured(text)
     assert [(f["relationship"], f["condition"]) for f in result["family_history"]] == [
