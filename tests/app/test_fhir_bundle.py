@@ -461,6 +461,8 @@ def test_timing_codes_and_unknown_relationships():
              "condition": "migraine", "code": None},
             {"text": "family history of colon cancer", "span": [82, 112], "relationship": None,
              "condition": "colon cancer", "code": None},
+            {"text": "wife has COVID-19", "span": [113, 130], "relationship": "wife",
+             "condition": "COVID-19", "code": None},
         ],
     }  # fmt: skip
     result = build_bundle(odd)
@@ -472,7 +474,7 @@ def test_timing_codes_and_unknown_relationships():
     roles = sorted(
         h["relationship"]["coding"][0]["code"] for h in resources_of(result.bundle, "FamilyMemberHistory")
     )
-    assert roles == ["FAMMEMB", "MAUNT"]
+    assert roles == ["FAMMEMB", "MAUNT", "WIFE"]
 
 
 def test_an_impossible_encounter_date_is_left_out_with_a_warning():

@@ -114,6 +114,10 @@ RELATIONSHIPS: dict[str, tuple[str, str]] = {
     "half-brother": ("HBRO", "half-brother"),
     "half-sister": ("HSIS", "half-sister"),
     "cousin": ("COUSN", "cousin"),
+    "wife": ("WIFE", "wife"),
+    "husband": ("HUSB", "husband"),
+    "spouse": ("SPS", "spouse"),
+    "partner": ("DOMPART", "domestic partner"),
     "twin": ("TWIN", "twin"),
 }
 FAMILY_MEMBER = ("FAMMEMB", "family member")
