@@ -27,6 +27,7 @@ from medical_notes.api.models import (
 from medical_notes.api.services import Services
 from medical_notes.cache import input_hash
 from medical_notes.db import CONNECTION_ERRORS, DatabaseUnavailable, describe_connection_error
+from medical_notes.extraction.terminology import TerminologyUnavailable
 from medical_notes.fhir import build_bundle
 
 T = TypeVar("T")
@@ -205,10 +206,19 @@ class Handlers:
 
     async def extract_structured(self, body: ExtractRequest) -> dict[str, Any]:
         note = await self._note_text(body)
-        result, cached = await self.services.extraction.extract(note, body.document_id)
+        try:
+            result, cached = await self.services.extraction.extract(note, body.document_id)
+        except TerminologyUnavailable as error:
+            raise HTTPException(503, str(error)) from None
         return {**result, "cached": cached}
 
     async def to_fhir(self, body: ToFhirRequest) -> dict[str, Any]:
+        try:
+            return await self._to_fhir(body)
+        except TerminologyUnavailable as error:
+            raise HTTPException(503, str(error)) from None
+
+    async def _to_fhir(self, body: ToFhirRequest) -> dict[str, Any]:
         source_text: str | None = None
         if body.extraction_id is not None:
             extraction = await self.services.extraction.fetch(body.extraction_id)

@@ -9,7 +9,7 @@ from typing import Any
 from medical_notes.db import CONNECTION_ERRORS, Database, DatabaseUnavailable
 from medical_notes.extraction import llm, store
 from medical_notes.extraction.pipeline import extract_structured, extraction_id, source_sha256
-from medical_notes.extraction.terminology import Terminology, terminology
+from medical_notes.extraction.terminology import Terminology, TerminologyUnavailable, terminology
 from medical_notes.providers import LLMProvider, ProviderError
 
 log = logging.getLogger(__name__)
@@ -24,9 +24,14 @@ class ExtractionService:
     def uses_llm(self) -> bool:
         return self._provider.name != "offline" and hasattr(self._provider, "extract_structured")
 
-    def preload(self) -> Terminology:
-        """Load the tables and the code search index now rather than on the first request."""
-        terms = terminology()
+    def preload(self) -> Terminology | None:
+        """Load the tables and the code search index now rather than on the first request. Missing tables
+        are logged, not fatal: the other endpoints still work and extraction answers 503."""
+        try:
+            terms = terminology()
+        except TerminologyUnavailable as error:
+            log.error("structured extraction unavailable: %s", error)
+            return None
         terms.search_icd10cm("warm up")
         return terms
 
