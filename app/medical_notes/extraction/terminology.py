@@ -30,8 +30,6 @@ RXNORM_IMPORTED_FILE = "rxnorm-prescribable.tsv.gz"
 
 ICD10CM_SYSTEM = "http://hl7.org/fhir/sid/icd-10-cm"
 RXNORM_SYSTEM = "http://www.nlm.nih.gov/research/umls/rxnorm"
-LOINC_SYSTEM = "http://loinc.org"
-UCUM_SYSTEM = "http://unitsofmeasure.org"
 
 _WORD = re.compile(r"[a-z0-9]+(?:'s)?")
 # Words that say nothing about which code fits; ignored by the code search.

@@ -142,7 +142,14 @@ def _find_sections(text: str) -> list[Section]:
             sections.append(Section(enclosing, offset, offset + len(line), offset))
             inline = False
         offset += len(line)
-    return sections
+    # a section runs to the next heading
+    if not sections:
+        return []
+    ends = [following.heading_start for following in sections[1:]] + [len(text)]
+    return [
+        Section(section.kind, section.start, end, section.heading_start)
+        for section, end in zip(sections, ends, strict=True)
+    ]
 
 
 def _find_segments(text: str) -> list[Segment]:
