@@ -13,6 +13,7 @@ import heapq
 import logging
 import os
 import re
+import sys
 import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -197,11 +198,19 @@ class Terminology:
                 if self._index is None:
                     index: dict[str, list[str]] = defaultdict(list)
                     names: dict[str, list[frozenset[str]]] = {}
+                    shared_sets: dict[frozenset[str], frozenset[str]] = {}
                     for entry in self.icd10cm.values():
                         if not entry.billable:
                             continue
-                        word_sets = [search_words(name) for name in (entry.description, *entry.inclusion)]
-                        word_sets = [words for words in word_sets if words]
+                        # shared word strings and word sets: the index holds ~75,000 codes
+                        word_sets = [
+                            shared_sets.setdefault(words, words)
+                            for words in (
+                                frozenset(sys.intern(word) for word in search_words(name))
+                                for name in (entry.description, *entry.inclusion)
+                            )
+                            if words
+                        ]
                         if not word_sets:
                             continue
                         names[entry.code] = word_sets
