@@ -27,7 +27,8 @@ RUN apt-get update \
 # The optional extra CA (docker/build-ca/extra-ca.crt, e.g. a TLS-intercepting proxy's) only ever
 # exists in this stage; the runtime stage copies nothing but the finished virtualenv and pg_isready.
 COPY docker/build-ca/ /tmp/build-ca/
-COPY requirements.lock /tmp/requirements.lock
+COPY requirements.lock requirements-terminology.lock /tmp/
+COPY app/medical_notes/extraction/icd10cm_build.py /tmp/icd10cm_build.py
 
 # requirements.lock pins every dependency, transitive ones included, with the sha256 of each file
 # (`make lock` regenerates it from requirements.txt): --require-hashes refuses anything else, so a
@@ -39,6 +40,8 @@ COPY requirements.lock /tmp/requirements.lock
 # debug symbols.
 # The libraries that auditwheel bundled (*.libs) stay untouched: strip breaks their patched headers.
 # The import at the end proves that the stripped extension modules still load.
+# ICD-10-CM is compiled here, in a throw-away virtualenv, from the pinned simple-icd-10-cm release into the
+# compact table the service loads (/opt/terminology); the package itself never enters the image.
 RUN set -eu; \
     python3 -m venv /opt/venv; \
     if [ -f /tmp/build-ca/extra-ca.crt ]; then \
@@ -49,6 +52,11 @@ RUN set -eu; \
     fi; \
     /opt/venv/bin/python -m pip install --require-hashes --only-binary=:all: --index-url "$PIP_INDEX_URL" \
         -r /tmp/requirements.lock; \
+    python3 -m venv /tmp/icd10cm-venv; \
+    /tmp/icd10cm-venv/bin/python -m pip install -q --require-hashes --only-binary=:all: \
+        --index-url "$PIP_INDEX_URL" -r /tmp/requirements-terminology.lock; \
+    /tmp/icd10cm-venv/bin/python /tmp/icd10cm_build.py /opt/terminology/icd10cm.tsv.gz; \
+    rm -rf /tmp/icd10cm-venv /tmp/icd10cm_build.py /tmp/requirements-terminology.lock; \
     /opt/venv/bin/python -m pip uninstall -y -q pip setuptools; \
     site_packages="$(/opt/venv/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')"; \
     find "$site_packages" -depth -type d -name tests -exec rm -rf {} +; \
@@ -85,6 +93,7 @@ ENV PATH=/opt/venv/bin:${PATH} \
 
 COPY --from=builder /opt/venv /opt/venv
 COPY --from=builder /opt/pg/bin/pg_isready /usr/local/bin/pg_isready
+COPY --from=builder /opt/terminology /app/data/terminology
 COPY docker/entrypoint.sh /usr/local/bin/medical-notes-entrypoint
 
 WORKDIR /app

@@ -15,7 +15,8 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
 .PHONY: help venv lock docs deploy build run stop logs rebuild clean images docker postgresql-server \
-        test lint test-app test-browser chromium test-deploy test-images test-molecule bench-api bench-deploy
+        test lint test-app test-extraction test-browser chromium test-deploy test-images test-molecule \
+        bench-api bench-deploy eval-extraction
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -56,7 +57,7 @@ docker: venv ## Install and start the Docker engine on the target (our docker_en
 	$(PLAYBOOK) playbooks/docker.yml $(ANSIBLE_ARGS)
 
 # ---- tests ---------------------------------------------------------------------------------
-test: venv lint test-app test-browser test-deploy docker test-images test-molecule ## Run every test (what CI runs)
+test: venv lint test-app test-extraction test-browser test-deploy docker test-images test-molecule ## Run every test (what CI runs)
 
 lint: venv ## ruff, yamllint, ansible-lint (production), hadolint, shellcheck, docs/variables.md current
 	$(BIN)/ruff check .
@@ -69,15 +70,20 @@ lint: venv ## ruff, yamllint, ansible-lint (production), hadolint, shellcheck, d
 
 # Every runtime dependency, transitive ones included, pinned with the sha256 of each file; the image
 # installs it with --require-hashes. Run after changing requirements.txt.
-lock: venv ## Regenerate requirements.lock (hashes of every runtime dependency) from requirements.txt
+lock: venv ## Regenerate requirements.lock and requirements-terminology.lock (pins with hashes)
 	$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url \
 	  --no-emit-find-links --output-file requirements.lock requirements.txt
+	$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url \
+	  --no-emit-find-links --output-file requirements-terminology.lock requirements-terminology.txt
 
 docs: venv ## Regenerate docs/variables.md from the roles' defaults
 	$(BIN)/python scripts/variables_doc.py
 
 test-app: venv postgresql-server ## Service tests against a real PostgreSQL and fake LLM servers
 	$(BIN)/pytest tests/app
+
+test-extraction: venv ## Extraction scores on the frozen test split (fails below the issue's thresholds)
+	$(BIN)/pytest tests/extraction
 
 test-browser: venv postgresql-server chromium ## API docs and the console in headless Chromium (Playwright)
 	$(BIN)/pytest tests/browser
@@ -103,6 +109,10 @@ postgresql-server:
 bench-api: venv postgresql-server ## Requests/s and latency of the API with one worker, index build time
 	command -v wrk >/dev/null || { apt-get update -q && apt-get install -y -q wrk; }
 	$(BIN)/python scripts/bench_api.py
+
+eval-extraction: venv ## Print extraction scores (P/R/F1, codes, FHIR validity, latency): test and dev splits
+	$(BIN)/python scripts/eval_extraction.py --split test
+	$(BIN)/python scripts/eval_extraction.py --split dev
 
 bench-deploy: venv ## Cold deploy, no-op re-run, force_init and restart-to-healthy times
 	scripts/bench_deploy.sh

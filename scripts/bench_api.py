@@ -8,6 +8,8 @@ with the bootstrap API_TOKEN), POST /documents and offline POST /answer_question
 and p50/p99 latency per endpoint plus the index build time. A second server with AUDIT_ENABLED=false
 serves the same GET /documents/{id} and POST /documents: the cost of the audit trail. Runs alternate
 between the two servers, each endpoint --rounds times, and the median run is shown.
+Then the structured extraction: one request at a time, every note a different text (so never a cached
+result), POST /extract_structured and POST /to_fhir over the shipped and dev-split notes, p50/p95/max.
 
 Usage: .venv/bin/python scripts/bench_api.py [--duration 10s] [--connections 32] [--threads 2] [--rounds 3]
 """
@@ -47,6 +49,9 @@ POST_DOCUMENT = {
     "metadata": {"specialty": "internal medicine"},
 }
 BOOTSTRAP_TOKEN = "bench-bootstrap-token"  # noqa: S105 - a throw-away server's credential
+EXTRACTION_NOTES = sorted((REPO_ROOT / "app" / "data" / "soap_notes").glob("*.md")) + sorted(
+    (REPO_ROOT / "tests" / "extraction" / "corpus" / "dev").glob("*.md")
+)
 QUESTION = {"question": "What HbA1c target is recommended for most adults with type 2 diabetes?", "top_k": 5}
 
 
@@ -169,6 +174,52 @@ def create_document(server: Server) -> int:
         return json.load(response)["id"]
 
 
+def post_json(url: str, body: dict, token: str) -> dict:
+    request = urllib.request.Request(  # noqa: S310 - local URL
+        url,
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+    )
+    with urllib.request.urlopen(request) as response:  # noqa: S310 - local URL
+        return json.load(response)
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    rank = max(0, min(len(ordered) - 1, round(0.95 * len(ordered)) - 1))
+    return {
+        "p50_ms": ordered[len(ordered) // 2],
+        "p95_ms": ordered[rank],
+        "max_ms": ordered[-1],
+        "n": len(ordered),
+    }
+
+
+def bench_extraction(base_url: str, rounds: int, token: str) -> dict[str, dict[str, float]]:
+    """Sequential requests (one worker serves one note at a time); each text is new, so nothing is cached."""
+    notes = [path.read_text() for path in EXTRACTION_NOTES]
+    timings: dict[str, list[float]] = {
+        "POST /extract_structured": [],
+        "  same text again (cached)": [],
+        "POST /to_fhir": [],
+    }
+    for round_number in range(rounds):
+        for index, note in enumerate(notes):
+            text = f"{note}\n(benchmark copy {round_number}.{index})\n"
+            started = time.perf_counter()
+            result = post_json(f"{base_url}/extract_structured", {"text": text}, token)
+            timings["POST /extract_structured"].append((time.perf_counter() - started) * 1000)
+            assert result["cached"] is False
+            started = time.perf_counter()
+            post_json(f"{base_url}/extract_structured", {"text": text}, token)
+            timings["  same text again (cached)"].append((time.perf_counter() - started) * 1000)
+            started = time.perf_counter()
+            bundle = post_json(f"{base_url}/to_fhir", {"text": text + "fhir"}, token)
+            timings["POST /to_fhir"].append((time.perf_counter() - started) * 1000)
+            assert bundle["validation"]["valid"], bundle["validation"]["errors"]
+    return {name: percentiles(samples) for name, samples in timings.items()}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", default="10s")
@@ -177,6 +228,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="runs per endpoint; the median is shown")
     parser.add_argument(
         "--log-level", default="info", help="LOG_LEVEL of the server (request lines are info)"
+    )
+    parser.add_argument(
+        "--extraction-rounds", type=int, default=3, help="passes over the notes for the extraction section"
     )
     args = parser.parse_args()
 
@@ -231,6 +285,7 @@ def main() -> int:
                     for name, (server, path, token, script) in runs.items():
                         rounds[name].append(run_wrk(server, path, args, token, script))
                 results = {name: median_run(measured) for name, measured in rounds.items()}
+                extraction = bench_extraction(audited.url, args.extraction_rounds, reader)
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
 
@@ -263,6 +318,16 @@ def main() -> int:
         throughput = 1 - audited["requests_per_second"] / unaudited["requests_per_second"]
         cpu = audited["cpu_us"] / unaudited["cpu_us"] - 1
         print(f"audit cost on {with_audit}: {throughput:.1%} of throughput, {cpu:+.1%} server CPU a request")
+    print(
+        f"structured extraction, offline, one request at a time, {len(EXTRACTION_NOTES)} notes x "
+        f"{args.extraction_rounds} rounds, every text new (uncached) unless marked:"
+    )
+    print(f"{'endpoint':<30} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'n':>5}")
+    for endpoint, result in extraction.items():
+        print(
+            f"{endpoint:<30} {result['p50_ms']:>8.1f} {result['p95_ms']:>8.1f} {result['max_ms']:>8.1f} "
+            f"{result['n']:>5.0f}"
+        )
     return 0
 
 

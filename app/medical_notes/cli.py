@@ -114,6 +114,37 @@ def _prepare_metrics_dir() -> Path | None:
     return None
 
 
+def _terminology(settings: Settings, args: argparse.Namespace) -> int:
+    from medical_notes.extraction.terminology import terminology_dir
+
+    directory = args.output_dir or terminology_dir()
+    if args.action == "build-icd10cm":
+        from medical_notes.extraction.icd10cm_build import build_icd10cm_table
+        from medical_notes.extraction.terminology import ICD10CM_FILE
+
+        try:
+            result = build_icd10cm_table(directory / ICD10CM_FILE)
+        except ImportError:
+            return _fail("simple-icd-10-cm is not installed: pip install -r requirements-terminology.txt")
+        except OSError as error:
+            return _fail(f"cannot write {directory}: {error.strerror}")
+    else:
+        from medical_notes.extraction.rxnorm_import import RxNormImportError, import_rxnorm
+
+        if args.zip is None:
+            return _fail(
+                "import-rxnorm needs the path of the RxNorm prescribable content zip", EXIT_CONFIGURATION
+            )
+        try:
+            result = import_rxnorm(args.zip, directory)
+        except RxNormImportError as error:
+            return _fail(str(error))
+        except OSError as error:
+            return _fail(f"cannot write {directory}: {error.strerror}")
+    _print_result(result)
+    return EXIT_OK
+
+
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -221,6 +252,15 @@ def build_parser() -> argparse.ArgumentParser:
     index.set_defaults(handler=_index)
     status = commands.add_parser("status", help="print the service state as one JSON object")
     status.set_defaults(handler=_status)
+    terminology = commands.add_parser(
+        "terminology", help="build the ICD-10-CM table or import NLM's RxNorm prescribable content"
+    )
+    terminology.add_argument("action", choices=["build-icd10cm", "import-rxnorm"])
+    terminology.add_argument("zip", nargs="?", type=Path, help="import-rxnorm: RxNorm_full_prescribe_*.zip")
+    terminology.add_argument(
+        "--output-dir", type=Path, help="default TERMINOLOGY_DIR or app/data/terminology"
+    )
+    terminology.set_defaults(handler=_terminology)
     serve = commands.add_parser("serve", help="run the HTTP API with uvicorn")
     serve.add_argument("--host", help="default API_HOST or 0.0.0.0")
     serve.add_argument("--port", type=int, help="default API_PORT or 8000")

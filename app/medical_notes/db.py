@@ -125,6 +125,34 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         """,
     ),
     (
+        4,
+        """
+        CREATE TABLE extractions (
+            extraction_id text PRIMARY KEY,
+            document_id bigint REFERENCES documents (id) ON DELETE CASCADE,
+            source_sha256 char(64) NOT NULL,
+            pipeline_version text NOT NULL,
+            provider text NOT NULL,
+            model text NOT NULL,
+            result jsonb NOT NULL,
+            created_at timestamptz NOT NULL DEFAULT now()
+        );
+        CREATE INDEX extractions_document_id ON extractions (document_id);
+        COMMENT ON TABLE extractions IS
+            'structured extraction results; a document''s rows go when its content changes or it is deleted';
+        CREATE FUNCTION forget_extractions() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            DELETE FROM extractions WHERE document_id = NEW.id;
+            RETURN NEW;
+        END;
+        $$;
+        CREATE TRIGGER documents_content_changed
+            AFTER UPDATE OF content ON documents
+            FOR EACH ROW WHEN (OLD.content IS DISTINCT FROM NEW.content)
+            EXECUTE FUNCTION forget_extractions();
+        """,
+    ),
+    (
         5,
         """
         CREATE TABLE ui_sessions (

@@ -27,7 +27,11 @@ from medical_notes.config import Settings
 from medical_notes.logs import ExceptionAsOneLine
 
 APPLICATION_NAME = "medical-notes-api"
-UNRETRIEVED = ("exception was never retrieved", "Exception in ASGI application", "unexpected ")
+UNRETRIEVED = (
+    "exception was never retrieved",
+    "Exception in ASGI application",
+    "medical_notes.api: unexpected ",
+)
 
 
 @pytest.fixture

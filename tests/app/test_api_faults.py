@@ -163,7 +163,7 @@ async def test_concurrent_migrations_apply_once(database_url: str) -> None:
     try:
         versions = await asyncio.gather(*(db.migrate(connection) for connection in connections))
         assert versions == [db.SCHEMA_VERSION] * 4
-        rows = await connections[0].fetch("SELECT version FROM schema_version")
+        rows = await connections[0].fetch("SELECT version FROM schema_version ORDER BY version")
         assert [row["version"] for row in rows] == [version for version, _ in db.MIGRATIONS]
         assert await db.migrate(connections[0]) == db.SCHEMA_VERSION
         assert await db.read_schema_version(connections[0]) == db.SCHEMA_VERSION

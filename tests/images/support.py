@@ -124,7 +124,8 @@ def build_context(destination: Path) -> Path | None:
     """A copy of what the Dockerfile needs, plus the extra CA for pip when one is needed."""
     shutil.copy2(REPO / "Dockerfile", destination / "Dockerfile")
     shutil.copy2(REPO / ".dockerignore", destination / ".dockerignore")
-    shutil.copy2(REPO / "requirements.lock", destination / "requirements.lock")
+    for lock in ("requirements.lock", "requirements-terminology.lock"):
+        shutil.copy2(REPO / lock, destination / lock)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".env", "faiss_db")
     shutil.copytree(REPO / "app", destination / "app", ignore=ignore)
     shutil.copytree(REPO / "docker", destination / "docker", ignore=ignore)

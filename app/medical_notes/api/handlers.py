@@ -6,6 +6,7 @@ setting-dependent limit), DatabaseUnavailable, DatabaseTimeout, ProviderError, I
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
@@ -19,13 +20,17 @@ from medical_notes.api.context import AuditEvent, audit_event, current_request
 from medical_notes.api.models import (
     DocumentCreate,
     DocumentUpdate,
+    ExtractRequest,
     NoteInput,
     QueryNoteRequest,
     QuestionRequest,
     SummarizeRequest,
+    ToFhirRequest,
 )
 from medical_notes.api.services import Services
 from medical_notes.cache import input_hash, note_hash
+from medical_notes.extraction.terminology import TerminologyUnavailable
+from medical_notes.fhir import build_bundle
 
 
 def too_long(field: str, limit: int) -> RequestValidationError:
@@ -281,3 +286,34 @@ class Handlers:
             "model": self.provider.model,
             "cached": cached,
         }
+
+    async def extract_structured(self, body: ExtractRequest) -> dict[str, Any]:
+        note = await self._note_text(body, "note.extract")
+        try:
+            result, cached = await self.services.extraction.extract(note, body.document_id)
+        except TerminologyUnavailable as error:
+            raise HTTPException(503, str(error)) from None
+        return {**result, "cached": cached}
+
+    async def to_fhir(self, body: ToFhirRequest) -> dict[str, Any]:
+        try:
+            return await self._to_fhir(body)
+        except TerminologyUnavailable as error:
+            raise HTTPException(503, str(error)) from None
+
+    async def _to_fhir(self, body: ToFhirRequest) -> dict[str, Any]:
+        source_text: str | None = None
+        if body.extraction_id is not None:
+            extraction = await self.services.extraction.fetch(body.extraction_id)
+            if extraction is None:
+                raise HTTPException(404, f"extraction {body.extraction_id} not found")
+        else:
+            source_text = await self._note_text(
+                ExtractRequest(document_id=body.document_id, text=body.text), "note.export"
+            )
+            extraction, _ = await self.services.extraction.extract(source_text, body.document_id)
+        # pydantic validation of the whole bundle is CPU work: off the event loop
+        result = await asyncio.to_thread(
+            build_bundle, extraction, bundle_type=body.bundle_type, source_text=source_text
+        )
+        return {"extraction_id": extraction["extraction_id"], **result.model_dump()}

@@ -4,7 +4,7 @@ hot paths and these models document them in OpenAPI."""
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -135,6 +135,82 @@ class SummarizeRequest(NoteInput):
 
 class QueryNoteRequest(NoteInput):
     query: Question
+
+
+class ExtractRequest(NoteInput):
+    pass
+
+
+ExtractionId = Annotated[str, StringConstraints(pattern=r"^ext-[0-9a-f]{32}$")]
+
+
+class ToFhirRequest(BaseModel):
+    """Exactly one of extraction_id (a result /extract_structured returned), document_id or text."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    extraction_id: ExtractionId | None = None
+    document_id: DocumentId | None = None
+    text: NoteText | None = None
+    bundle_type: Literal["collection", "transaction"] = "collection"
+
+    @model_validator(mode="after")
+    def _exactly_one_source(self) -> ToFhirRequest:
+        given = [self.extraction_id, self.document_id, self.text]
+        if sum(value is not None for value in given) != 1:
+            raise ValueError("give exactly one of extraction_id, document_id or text")
+        return self
+
+
+class CodedValue(BaseModel):
+    system: str
+    code: str
+    display: str
+
+
+class ExtractionResponse(BaseModel):
+    """Every item carries `span` [start, end]: text[start:end] of the note is its evidence."""
+
+    extraction_id: str = Field(description="deterministic: pipeline version, provider, model and source hash")
+    source_sha256: str
+    pipeline_version: str
+    terminology: dict[str, str] = Field(description="version of every table used")
+    provider: str
+    model: str
+    cached: bool
+    conditions: list[dict[str, Any]] = Field(
+        description="{text, span, code: {system, code, display} | null, candidates, assertion, confidence, "
+        "source}"
+    )
+    medications: list[dict[str, Any]] = Field(
+        description="{text, span, name, rxnorm, codings, dose, route, frequency, as_needed, duration, status}"
+    )
+    vital_signs: list[dict[str, Any]] = Field(
+        description="{kind, loinc, value | systolic+diastolic, unit, span}"
+    )
+    lab_results: list[dict[str, Any]] = Field(
+        description="{name, loinc, value, unit, reference_range, flag, span}"
+    )
+    allergies: list[dict[str, Any]]
+    procedures: list[dict[str, Any]]
+    family_history: list[dict[str, Any]]
+    plan: list[dict[str, Any]]
+    patient: dict[str, Any]
+    encounter: dict[str, Any]
+    warnings: list[str]
+
+
+class FhirValidation(BaseModel):
+    valid: bool
+    errors: list[str]
+    warnings: list[str]
+
+
+class ToFhirResponse(BaseModel):
+    extraction_id: str
+    bundle: dict[str, Any] = Field(description="FHIR R4 Bundle (collection or transaction)")
+    validation: FhirValidation
+    resource_counts: dict[str, int]
 
 
 class QuestionRequest(BaseModel):

@@ -17,6 +17,8 @@ from medical_notes.api.models import (
     DocumentCreate,
     DocumentUpdate,
     ErrorResponse,
+    ExtractionResponse,
+    ExtractRequest,
     HealthResponse,
     NoteAnswerResponse,
     QueryNoteRequest,
@@ -24,6 +26,8 @@ from medical_notes.api.models import (
     QuestionResponse,
     SummarizeRequest,
     SummaryResponse,
+    ToFhirRequest,
+    ToFhirResponse,
 )
 from medical_notes.api.responses import FastJSONResponse
 from medical_notes.metrics import CONTENT_TYPE_LATEST
@@ -145,6 +149,29 @@ def build_router(handlers: Handlers) -> APIRouter:
             since = since.replace(tzinfo=UTC)
         entries = await handlers.audit_log(document_id=document_id, client=client, since=since, limit=limit)
         return FastJSONResponse(entries)
+
+    @router.post(
+        "/extract_structured",
+        response_model=ExtractionResponse,
+        responses={**NOT_FOUND, **UNAVAILABLE},
+    )
+    async def extract_structured(body: ExtractRequest) -> Response:
+        """Conditions (ICD-10-CM), medications (RxNorm), vitals and labs (LOINC, UCUM), allergies, family
+        history, plan, patient and encounter from one note, offline and deterministic; every value with
+        its character span. Cached per exact text; a document's results go when it changes."""
+        return FastJSONResponse(await handlers.extract_structured(body))
+
+    @router.post(
+        "/to_fhir",
+        response_model=ToFhirResponse,
+        responses={
+            404: {"model": ErrorResponse, "description": "no document or extraction with this id"},
+            **UNAVAILABLE,
+        },
+    )
+    async def to_fhir(body: ToFhirRequest) -> Response:
+        """The extraction as a validated FHIR R4 Bundle (collection or transaction). Scope: read."""
+        return FastJSONResponse(await handlers.to_fhir(body))
 
     public.include_router(router)
     return public

@@ -13,6 +13,7 @@ from medical_notes.backup_status import BackupStatus, BackupStatusReader
 from medical_notes.cache import LLMCache
 from medical_notes.config import Settings
 from medical_notes.db import Database
+from medical_notes.extraction.service import ExtractionService
 from medical_notes.metrics import Metrics
 from medical_notes.providers import create_provider
 from medical_notes.rag import IndexStore, create_embedder
@@ -39,6 +40,7 @@ class Services:
         self.audit = AuditTrail(settings, self.database)
         self.clients = ClientRegistry(settings, self.database) if settings.api_auth != "disabled" else None
         self.provider = create_provider(settings)
+        self.extraction = ExtractionService(self.database, self.provider)
         self.embedder = create_embedder(settings)
         self.index_store = IndexStore(settings, self.embedder)
         self._index_status: IndexStatus | None = None
@@ -81,6 +83,7 @@ class Services:
         self.index_status()  # loads the index now rather than on the first question
         await self.cache.start()
         self._pool_sampler = asyncio.create_task(self._sample_pool_periodically(), name="pool-sampler")
+        await asyncio.to_thread(self.extraction.preload)
 
     async def close(self) -> None:
         if self._pool_sampler is not None:

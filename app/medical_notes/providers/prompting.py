@@ -46,3 +46,11 @@ def query_note_prompt(note: str, query: str) -> Prompt:
 
 def answer_question_prompt(question: str, passages: Sequence[Passage]) -> Prompt:
     return _prompt("answer_question.j2", question=question, passages=passages)
+
+
+def extraction_prompt(note: str, candidates: str) -> Prompt:
+    """Structured extraction: the note and the rule candidates in, one JSON object out."""
+    return Prompt(
+        system=_render("extract_system.j2"),
+        user=_render("extract_structured.j2", note=note, candidates=candidates),
+    )

@@ -11,6 +11,7 @@ from medical_notes.providers.base import Passage, ProviderError, api_key, public
 from medical_notes.providers.prompting import (
     Prompt,
     answer_question_prompt,
+    extraction_prompt,
     query_note_prompt,
     summarize_prompt,
 )
@@ -51,6 +52,10 @@ class RemoteProvider:
 
     async def answer_question(self, question: str, passages: Sequence[Passage]) -> str:
         return await self._complete(answer_question_prompt(question, passages))
+
+    async def extract_structured(self, note: str, candidates: str) -> str:
+        """The model's JSON answer completing the rule candidates (checked by extraction.llm)."""
+        return await self._complete(extraction_prompt(note, candidates))
 
     async def aclose(self) -> None:
         await self._client.close()

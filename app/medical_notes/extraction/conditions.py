@@ -1,0 +1,346 @@
+"""Conditions (problems, diagnoses, symptoms) with ICD-10-CM codes and assertion status."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import cache
+
+from medical_notes.extraction.assertions import COLON_NEGATIVE, FAMILY, PRESENT, assert_finding
+from medical_notes.extraction.lexicon import PhraseIndex, PhraseMatch, Token, find_phrases
+from medical_notes.extraction.terminology import ICD10CM_SYSTEM, CodeCandidate, Terminology
+from medical_notes.extraction.text import NoteLayout
+
+# Below this confidence the text is kept and `code` is null.
+CODE_CONFIDENCE_THRESHOLD = 0.8
+CURATED_CONFIDENCE = 0.95
+DESCRIPTION_CONFIDENCE = 0.9
+# An assessment line that matches a code description this well is taken as one diagnosis.
+ASSESSMENT_MATCH_THRESHOLD = 0.85
+# A phrase followed by the rest of a title ("..., recurrent, moderate") needs a closer fit.
+EXTENSION_MATCH_THRESHOLD = 0.9
+
+# Words from the tabular list that are too general, or mean something else in notes, to be read as a
+# condition on their own.
+GENERIC_TERMS = frozenset(
+    {
+        "pain",
+        "disease",
+        "disorder",
+        "infection",
+        "injury",
+        "mass",
+        "lesion",
+        "shock",
+        "abnormal",
+        "failure",
+        "deficiency",
+        "dependence",
+        "fall",
+        "falls",
+        "contact",
+        "underdosing",
+        "poisoning",
+        "complication",
+        "complications",
+        "screening",
+        "examination",
+        "carrier",
+        "pregnant",
+        "pregnancy",
+        "alcohol",
+        "stress",
+        "reaction",
+        "allergy",
+        "exposure",
+        "hypertensive",
+        "obese",
+        "diabetic",
+        "smoking",
+        "tobacco",
+        "immobility",
+        "abuse",
+        "other",
+        "cramp",
+        "arrest",
+        "collapse",
+        "malnutrition",
+        "agitation",
+    }
+)
+# Sections whose words are not the patient's problems.
+SKIPPED_SECTIONS = frozenset({"allergies", "social_history"})
+_TYPE_2 = re.compile(r"type\s*(?:2|ii)|\bt2|dm\s*(?:2|ii)|niddm", re.I)
+_TITLE_CONTINUES = re.compile(r",\s*[a-z]|\s+(?:with|without|in|due to|of|stage|type)\s", re.I)
+_CLAUSE_END = re.compile(r"[.;:()\n]| - | \u2014 ")
+_NOT_A_PROBLEM_AFTER = re.compile(
+    r"\s+(?:action plan|education|educator|clinic|diet|medications?|meds|screening|vaccine|vaccination|"
+    r"immunization|shot|team|nurse|specialist|counsel+ing|management|program+e?|plan|referral|advice|goals?)\b",
+    re.I,
+)
+# Long-term conditions: "history of hypertension" means the patient has it, not that it is over.
+CHRONIC_CATEGORIES = frozenset(
+    [
+        "I10",
+        "I11",
+        "I12",
+        "I13",
+        "E10",
+        "E11",
+        "E78",
+        "E66",
+        "N18",
+        "J44",
+        "J45",
+        "I50",
+        "I48",
+        "I25",
+        "E03",
+        "E05",
+        "F32",
+        "F33",
+        "F41",
+        "F31",
+        "F20",
+        "K21",
+        "M19",
+        "M17",
+        "M16",
+        "M10",
+        "G47",
+        "G43",
+        "G40",
+        "G20",
+        "E55",
+        "D63",
+        "D50",
+        "M81",
+        "N40",
+        "K58",
+        "L40",
+        "M06",
+        "I73",
+        "E21",
+        "N25",
+        "B20",
+        "M32",
+    ]
+)
+_ASSESSMENT_ITEM_END = re.compile(r"[.;\n]| - | — |, (?=[a-z]+ (?:controlled|stable|improving|worsening))")
+
+
+@dataclass
+class ConditionMention:
+    start: int
+    end: int
+    code: str | None
+    confidence: float
+    source: str  # "lexicon" | "icd10cm-description" | "icd10cm-search" | "llm"
+    candidates: list[CodeCandidate] = field(default_factory=list)
+    assertion: str = PRESENT
+
+
+@cache
+def condition_index(terms: Terminology) -> PhraseIndex:
+    """The curated phrases first, then the short titles of the tabular list (without the generic words)."""
+    titles = {key: code for key, code in terms.description_terms.items() if key not in GENERIC_TERMS}
+    return PhraseIndex(terms.condition_terms, titles)
+
+
+def find_condition_mentions(
+    layout: NoteLayout, tokens: list[Token], terms: Terminology, blocked: list[tuple[int, int]]
+) -> list[ConditionMention]:
+    """Every condition phrase in the note (family mentions included: the caller sorts them out)."""
+    text = layout.text
+    mentions: list[ConditionMention] = []
+    for match in find_phrases(text, tokens, condition_index(terms)):
+        if _overlaps(match.start, match.end, blocked) or layout.section_at(match.start) in SKIPPED_SECTIONS:
+            continue
+        # "PE:", "CC:" and such are headings, not problems
+        if (
+            text[match.end : match.end + 1] == ":"
+            and len(match.key) <= 4
+            and not COLON_NEGATIVE.match(text, match.end)
+        ):
+            continue
+        if _NOT_A_PROBLEM_AFTER.match(text, match.end):  # "asthma action plan", "diabetes education"
+            continue
+        mentions.append(_lexicon_mention(match, terms))
+    mentions = _extend_titles(text, terms, mentions)
+    mentions = _assessment_items(layout, terms, mentions, blocked)
+    mentions = _type_1_diabetes_codes(text, terms, mentions)
+    for mention in mentions:
+        result = assert_finding(layout, mention.start, mention.end)
+        mention.assertion = result.status
+        if (
+            result.status == "historical"
+            and mention.code
+            and mention.code[:3] in CHRONIC_CATEGORIES
+            and result.trigger
+            and result.trigger.lower() in ("history of", "hx of", "h/o", "hx", "past history of")
+        ):
+            mention.assertion = PRESENT
+    return mentions
+
+
+def _lexicon_mention(match: PhraseMatch, terms: Terminology) -> ConditionMention:
+    curated = terms.condition_terms.get(match.key) == match.value
+    confidence = CURATED_CONFIDENCE if curated else DESCRIPTION_CONFIDENCE
+    display = terms.icd10cm[match.value].description
+    return ConditionMention(
+        match.start,
+        match.end,
+        match.value,
+        confidence,
+        "lexicon" if curated else "icd10cm-description",
+        [CodeCandidate(match.value, display, confidence)],
+    )
+
+
+def _assessment_items(
+    layout: NoteLayout, terms: Terminology, mentions: list[ConditionMention], blocked: list[tuple[int, int]]
+) -> list[ConditionMention]:
+    """Diagnosis lines of the assessment: when a whole line reads like one ICD-10-CM title ("Elevated blood
+    pressure without diagnosis of hypertension", "Type 1 diabetes mellitus with hypoglycemia"), that line is
+    one condition with that code and the shorter phrases inside it are not separate ones. A line whose best
+    title is in another category than the phrase found in it keeps the phrase (the phrase list is curated,
+    the title search is not)."""
+    text = layout.text
+    result = list(mentions)
+    for section in layout.sections:
+        if section.kind not in ("assessment", "assessment_plan"):
+            continue
+        position = section.start
+        while position < section.end:
+            item_start = _skip_item_marker(text, position, section.end)
+            end_match = _ASSESSMENT_ITEM_END.search(text, item_start, section.end)
+            item_end = end_match.start() if end_match else section.end
+            # a diagnosis wrapped onto the next line ("single episode,\nin partial remission")
+            while end_match and end_match.group(0) == "\n" and text[item_end - 1 : item_end] == ",":
+                end_match = _ASSESSMENT_ITEM_END.search(text, item_end + 1, section.end)
+                item_end = end_match.start() if end_match else section.end
+            item = text[item_start:item_end].strip(" ,*#")
+            if len(item.split()) >= 2 and not _overlaps(item_start, item_end, blocked):
+                start = text.index(item, item_start)
+                result = _title_match(
+                    text, terms, result, start, start + len(item), ASSESSMENT_MATCH_THRESHOLD
+                )
+            position = item_end + 1
+    result.sort(key=lambda m: m.start)
+    return result
+
+
+def _title_match(
+    text: str,
+    terms: Terminology,
+    mentions: list[ConditionMention],
+    start: int,
+    end: int,
+    threshold: float,
+) -> list[ConditionMention]:
+    """Replace the mentions inside text[start:end] by one mention of the best ICD-10-CM title for the whole
+    stretch (tried whole, then up to each comma), when it fits well enough and stays in the category of the
+    longest phrase found inside."""
+    stretch = text[start:end]
+    cuts = [len(stretch), *[m.start() for m in re.finditer(",", stretch)][::-1]]
+    inside = [m for m in mentions if m.start >= start and m.end <= end]
+    longest = max(inside, key=lambda m: m.end - m.start, default=None)
+    for cut in cuts:
+        candidate = stretch[:cut].rstrip(" ,")
+        if not candidate or (longest is not None and start + len(candidate) < longest.end):
+            continue
+        candidates = terms.search_icd10cm(candidate, limit=3)
+        if not candidates or candidates[0].score < threshold:
+            continue
+        best = candidates[0]
+        if longest is not None:
+            if longest.start == start and longest.end == start + len(candidate):
+                return mentions
+            if longest.code is None or best.code[:3] != longest.code[:3]:
+                continue
+        covered = [m for m in inside if m.end <= start + len(candidate)]
+        kept = [m for m in mentions if m not in covered]
+        kept.append(
+            ConditionMention(
+                start, start + len(candidate), best.code, round(best.score, 3), "icd10cm-search", candidates
+            )
+        )
+        return kept
+    return mentions
+
+
+def _extend_titles(text: str, terms: Terminology, mentions: list[ConditionMention]) -> list[ConditionMention]:
+    """A phrase followed by more of an ICD-10-CM title ("major depressive disorder, recurrent, moderate")
+    takes the more specific code of the whole title, within the same category."""
+    result = list(mentions)
+    for mention in mentions:
+        if mention.code is None or not _TITLE_CONTINUES.match(text, mention.end):
+            continue
+        clause = _CLAUSE_END.search(text, mention.end)
+        end = min(clause.start() if clause else len(text), mention.end + 80)
+        result = _title_match(text, terms, result, mention.start, end, EXTENSION_MATCH_THRESHOLD)
+    return result
+
+
+def _type_1_diabetes_codes(
+    text: str, terms: Terminology, mentions: list[ConditionMention]
+) -> list[ConditionMention]:
+    """In a note about type 1 diabetes (and not type 2), "diabetic neuropathy" or "diabetes" is E10.x, not
+    the phrase list's default E11.x."""
+    if not any(m.code and m.code.startswith("E10") for m in mentions):
+        return mentions
+    if any(_TYPE_2.search(text[m.start : m.end]) for m in mentions):
+        return mentions
+    for mention in mentions:
+        if mention.code and mention.code.startswith("E11."):
+            converted = "E10." + mention.code[4:]
+            entry = terms.icd10cm.get(converted)
+            if entry is not None and entry.billable:
+                mention.code = converted
+                mention.candidates = [CodeCandidate(converted, entry.description, mention.confidence)]
+    return mentions
+
+
+def _skip_item_marker(text: str, position: int, limit: int) -> int:
+    marker = re.compile(r"[ \t\n]*(?:[-*•#]+|\d{1,2}[.)]|\(\d{1,2}\))?[ \t]*")
+    match = marker.match(text, position, limit)
+    return match.end() if match else position
+
+
+def _overlaps(start: int, end: int, spans: list[tuple[int, int]]) -> bool:
+    return any(start < span_end and span_start < end for span_start, span_end in spans)
+
+
+def condition_output(mention: ConditionMention, text: str, terms: Terminology) -> dict[str, object]:
+    code = None
+    if mention.code is not None and mention.confidence >= CODE_CONFIDENCE_THRESHOLD:
+        code = {
+            "system": ICD10CM_SYSTEM,
+            "code": mention.code,
+            "display": terms.icd10cm[mention.code].description,
+        }
+    return {
+        "text": text[mention.start : mention.end],
+        "span": [mention.start, mention.end],
+        "code": code,
+        "candidates": [candidate.as_dict() for candidate in mention.candidates],
+        "assertion": mention.assertion,
+        "confidence": mention.confidence,
+        "source": mention.source,
+    }
+
+
+def patient_conditions(mentions: list[ConditionMention], text: str) -> list[ConditionMention]:
+    """The first mention of each wording and status ("no fever" and "if fever develops" are two entries;
+    "HTN" twice is one). Family mentions are not the patient's and never appear here."""
+
+    def text_key(mention: ConditionMention) -> str:
+        return " ".join(text[mention.start : mention.end].lower().split())
+
+    chosen: dict[str, ConditionMention] = {}
+    for mention in mentions:
+        if mention.assertion == FAMILY:
+            continue
+        key = (text_key(mention), mention.assertion)
+        chosen.setdefault(key, mention)
+    return sorted(chosen.values(), key=lambda m: m.start)
