@@ -205,6 +205,6 @@ def test_client_that_disconnects_mid_request_is_logged_as_a_disconnect(
     assert f'{requests}{{method="PUT",route="/documents/{{document_id}}",status="499"}} 1.0' in metrics
     log = api.log()
     assert " 500 " not in log
-    assert "unexpected" not in log
+    assert "medical_notes.api: unexpected" not in log
     assert "Exception in ASGI application" not in log
     assert "half a note" not in log
