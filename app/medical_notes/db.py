@@ -409,7 +409,12 @@ class Database:
         settings = self._settings
         pool = await self.pool()
         try:
-            connection = await pool.acquire(timeout=settings.db_acquire_timeout)
+            if pool.get_idle_size():
+                # A free connection is there: no wait to bound (and no timer on the hot path).
+                connection = await pool.acquire()
+            else:
+                async with asyncio.timeout(settings.db_acquire_timeout):
+                    connection = await pool.acquire()
         except TimeoutError:
             self._observe_error("busy")
             raise DatabaseUnavailable(
@@ -430,12 +435,18 @@ class Database:
             raise DatabaseTimeout(describe_timeout(error, settings)) from error
         except CONNECTION_ERRORS as error:
             raise await self._unavailable(error) from error
+        except asyncio.CancelledError:
+            # The request is being cancelled (shutdown): do not wait for the server to confirm.
+            connection.terminate()
+            raise
         finally:
             await self._release(pool, connection)
 
     async def _release(self, pool: asyncpg.Pool, connection: asyncpg.Connection) -> None:
+        # Without a timeout: a connection whose statement did not complete normally was terminated
+        # above, so release never waits for a server to confirm a cancel request.
         try:
-            await pool.release(connection, timeout=self._settings.db_acquire_timeout)
+            await pool.release(connection)
         except CONNECTION_ERRORS as error:
             # The pool has already terminated the connection; a new one replaces it when needed.
             log.debug("pooled connection dropped on release: %s", type(error).__name__)

@@ -200,13 +200,11 @@ def test_client_that_disconnects_mid_request_is_logged_as_a_disconnect(
                 time.sleep(0.2)
             _wait_for(rf"{re.escape(request_line)} 499 [\d.]+ms .*client disconnected", api.log)
         metrics = httpx.get(f"{api.base_url}/metrics").text
-    assert 'medical_notes_http_requests_total{method="POST",route="/documents",status="499"} 1.0' in metrics
-    assert (
-        'medical_notes_http_requests_total{method="PUT",route="/documents/{document_id}",status="499"} 1.0'
-        in metrics
-    )
+    requests = "medical_notes_http_request_duration_seconds_count"
+    assert f'{requests}{{method="POST",route="/documents",status="499"}} 1.0' in metrics
+    assert f'{requests}{{method="PUT",route="/documents/{{document_id}}",status="499"}} 1.0' in metrics
     log = api.log()
     assert " 500 " not in log
-    assert "unexpected" not in log
+    assert "medical_notes.api: unexpected" not in log
     assert "Exception in ASGI application" not in log
     assert "half a note" not in log

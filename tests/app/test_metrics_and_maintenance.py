@@ -61,7 +61,7 @@ async def test_metrics_need_the_token_and_move_with_requests(database_url: str, 
         response = await client.get("/metrics", headers=AUTH)
         after = samples(response.text)
 
-    requests = "medical_notes_http_requests_total"
+    requests = "medical_notes_http_request_duration_seconds_count"
     route = "/documents/{document_id}"
 
     def moved(name: str, **labels: str) -> float:
@@ -72,9 +72,11 @@ async def test_metrics_need_the_token_and_move_with_requests(database_url: str, 
     assert moved(requests, method="PUT", route=route, status="200") == 1
     assert moved(requests, method="GET", route=route, status="401") == 1
     assert moved(requests, method="GET", route="unmatched", status="404") == 1
-    assert moved("medical_notes_http_request_duration_seconds_count", method="GET", route=route) == 5
+    bucket = "medical_notes_http_request_duration_seconds_bucket"
+    assert moved(bucket, method="GET", route=route, status="200", le="+Inf") == 3
+    assert moved(bucket, method="GET", route=route, status="200", le="30.0") == 3
     assert value(
-        after, "medical_notes_http_request_duration_seconds_bucket", method="GET", route=route, le="+Inf"
+        after, "medical_notes_http_request_duration_seconds_sum", method="GET", route=route, status="200"
     )
     # Route labels are templates: no raw path with an id, no unknown path.
     assert f"/documents/{document_id}" not in response.text
@@ -164,14 +166,20 @@ async def test_health_and_metrics_report_the_backup_status_file(
 def requests_served_by_each_worker(metrics_dir: Path) -> list[float]:
     """GET /documents 200s counted in each worker's own file (one file per process id)."""
     served = []
-    for path in metrics_dir.glob("counter_*.db"):
+    for path in metrics_dir.glob("histogram_*.db"):
         parsed = {
             (sample.name, frozenset(sample.labels.items())): sample.value
             for metric in MultiProcessCollector.merge([str(path)])
             for sample in metric.samples
         }
         served.append(
-            value(parsed, "medical_notes_http_requests_total", method="GET", route="/documents", status="200")
+            value(
+                parsed,
+                "medical_notes_http_request_duration_seconds_count",
+                method="GET",
+                route="/documents",
+                status="200",
+            )
         )
     return served
 
@@ -179,11 +187,11 @@ def requests_served_by_each_worker(metrics_dir: Path) -> list[float]:
 def test_metrics_of_all_workers_add_up(app_settings: Settings, tmp_path: Path) -> None:
     metrics_dir = tmp_path / "metrics"
     metrics_dir.mkdir()
-    (metrics_dir / "counter_1.db").write_bytes(b"left over from an earlier run")
+    (metrics_dir / "histogram_1.db").write_bytes(b"left over from an earlier run")
     with served_api(
         app_settings, tmp_path / "serve.log", workers=2, PROMETHEUS_MULTIPROC_DIR=str(metrics_dir)
     ) as api:
-        assert not (metrics_dir / "counter_1.db").exists()
+        assert not (metrics_dir / "histogram_1.db").exists()
         # A new connection per request, so that the kernel hands them to both workers.
         with httpx.Client(base_url=api.base_url, headers={"Connection": "close"}) as client:
             made = 0
@@ -197,7 +205,7 @@ def test_metrics_of_all_workers_add_up(app_settings: Settings, tmp_path: Path) -
                 totals.add(
                     value(
                         parsed,
-                        "medical_notes_http_requests_total",
+                        "medical_notes_http_request_duration_seconds_count",
                         method="GET",
                         route="/documents",
                         status="200",
