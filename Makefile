@@ -18,7 +18,7 @@ TEST_INVENTORY := tests/inventory/hosts.yml
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: help venv deploy build run stop logs rebuild clean images docker postgresql-server \
+.PHONY: help venv deploy build run stop logs rebuild clean images docker docker-start postgresql-server \
         test lint test-app test-deploy test-images test-molecule test-docker test-stack \
         isolation-snapshot isolation-check bench-api bench-deploy
 
@@ -60,6 +60,9 @@ images: venv ## Make sure the base images exist (pull, or build from the Debian 
 
 docker: venv ## Install and start the Docker engine on the target (our docker_engine role)
 	$(PLAYBOOK) playbooks/docker.yml $(ANSIBLE_ARGS)
+
+docker-start: venv ## Start the installed Docker daemon if it is not running (no install, no configuration)
+	$(PLAYBOOK) playbooks/docker-start.yml $(ANSIBLE_ARGS)
 
 # ---- tests ---------------------------------------------------------------------------------
 # The isolation proof runs around the rest: snapshot of the default stack first, check last.

@@ -166,3 +166,24 @@ def test_destroy_refuses_objects_without_the_test_labels(
 
     assert removed.returncode == 0, removed.tail()
     assert faiss_volume not in {v.name for v in docker_client.volumes.list()}
+
+
+@pytest.mark.skipif(Path("/run/systemd/system").is_dir(), reason="systemd hosts log to the journal")
+def test_the_start_entry_point_rotates_a_large_daemon_log(tmp_path: Path) -> None:
+    log = tmp_path / "dockerd.log"
+    log.write_bytes(b"current\n" * 300_000)  # 2.3 MiB
+    (tmp_path / "dockerd.log.1").write_text("previous\n")
+    settings = {
+        "docker_engine_log_file": str(log),
+        "docker_engine_log_max_mb": 2,
+        "docker_engine_log_keep": 2,
+    }
+
+    rotated = run_playbook("playbooks/docker-start.yml", extra_vars=settings)
+    assert rotated.returncode == 0, rotated.tail()
+
+    assert log.stat().st_size == 0
+    assert (tmp_path / "dockerd.log.1").read_bytes() == b"current\n" * 300_000
+    assert (tmp_path / "dockerd.log.2").read_text() == "previous\n"
+    again = run_playbook("playbooks/docker-start.yml", extra_vars=settings)
+    assert (again.returncode, again.changed) == (0, 0), again.tail()
