@@ -63,7 +63,8 @@ def test_check_mode_reports_a_change_and_makes_none(
     assert run.returncode == 0, run.tail()
     assert run.failed == 0
     assert run.changed >= 2, run.tail()  # .env and the API container would change
-    assert "TASK [medical_notes : Run the API container]" in run.output
+    api_task = run.output.split("TASK [medical_notes : Run the API container]")[1].split("TASK [")[0]
+    assert "changed: [localhost]" in api_task, api_task
     assert container_state(docker_client, deployed_stack) == before
     assert sha256_of(env_file) == env_before
     api_env = docker_client.api.inspect_container(deployed_stack.api_container)["Config"]["Env"]
@@ -166,6 +167,31 @@ def test_destroy_refuses_objects_without_the_test_labels(
 
     assert removed.returncode == 0, removed.tail()
     assert faiss_volume not in {v.name for v in docker_client.volumes.list()}
+
+
+def test_clean_adopts_unlabelled_objects_of_a_real_stack_only_when_told(
+    docker_client: docker.DockerClient, foreign_stack: Stack
+) -> None:
+    """A stack deployed before labels existed: make clean refuses, and with
+    medical_notes_clean_adopt_unlabelled removes its unlabelled objects."""
+    postgres_volume, _ = foreign_stack.volumes
+    docker_client.volumes.create(postgres_volume)
+    real_stack = {
+        "medical_notes_stack_name": foreign_stack.name,
+        "medical_notes_test_stack": False,
+        "medical_notes_clean_confirm": "yes",
+    }
+
+    refused = run_playbook("playbooks/clean.yml", extra_vars=real_stack)
+    assert refused.returncode != 0
+    assert "medical_notes_clean_adopt_unlabelled=true" in refused.output
+    assert postgres_volume in {v.name for v in docker_client.volumes.list()}
+
+    adopted = run_playbook(
+        "playbooks/clean.yml", extra_vars={**real_stack, "medical_notes_clean_adopt_unlabelled": True}
+    )
+    assert adopted.returncode == 0, adopted.tail()
+    assert postgres_volume not in {v.name for v in docker_client.volumes.list()}
 
 
 @pytest.mark.skipif(Path("/run/systemd/system").is_dir(), reason="systemd hosts log to the journal")
