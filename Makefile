@@ -11,15 +11,20 @@ BIN := $(VENV)/bin
 PLAYBOOK := $(BIN)/ansible-playbook
 ANSIBLE_ARGS ?=
 CONFIRM ?= no
+LINES ?=
+# Everything `make test` deploys uses this inventory (a test stack on this machine, never
+# inventory/hosts.yml); tests/stack, tests/deploy and molecule read it as well.
+TEST_INVENTORY := tests/inventory/hosts.yml
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: help venv lock docs deploy build run stop logs rebuild clean images docker postgresql-server \
-        test lint test-app test-extraction test-browser chromium test-deploy test-images test-molecule \
-        bench-api bench-deploy eval-extraction
+.PHONY: help venv lock docs deploy build run stop logs rebuild clean images docker docker-start \
+        postgresql-server chromium test lint test-app test-extraction test-browser test-deploy test-images \
+        test-molecule test-docker test-stack isolation-snapshot isolation-check bench-api bench-deploy \
+        eval-extraction
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-19s %s\n", $$1, $$2}'
 
 $(BIN)/activate: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV) || { apt-get update -q && apt-get install -y -q python3-venv && $(PYTHON) -m venv $(VENV); }
@@ -41,14 +46,15 @@ run: venv ## Start the existing containers without building
 stop: venv ## Stop the containers (data stays in the volumes)
 	$(PLAYBOOK) playbooks/stop.yml $(ANSIBLE_ARGS)
 
-logs: venv ## Show recent API logs
-	$(PLAYBOOK) playbooks/logs.yml $(ANSIBLE_ARGS)
+logs: venv ## Show recent API logs (LINES=500 for more)
+	$(PLAYBOOK) playbooks/logs.yml $(if $(LINES),-e medical_notes_logs_lines=$(LINES)) $(ANSIBLE_ARGS)
 
-rebuild: venv ## Re-seed and re-index (force_init=true); user documents are kept
-	$(PLAYBOOK) site.yml -e force_init=true $(ANSIBLE_ARGS)
+# Full setting names: extra-vars beat the inventory's group_vars, so these always take effect.
+rebuild: venv ## Re-seed and re-index (medical_notes_force_init=true); user documents are kept
+	$(PLAYBOOK) site.yml -e medical_notes_force_init=true $(ANSIBLE_ARGS)
 
-clean: venv ## Remove containers, network, volumes and images (needs CONFIRM=yes: deletes patient data)
-	$(PLAYBOOK) playbooks/clean.yml -e confirm=$(CONFIRM) $(ANSIBLE_ARGS)
+clean: venv ## Remove the stack's labelled containers, network, volumes, image (CONFIRM=yes: deletes patient data)
+	$(PLAYBOOK) playbooks/clean.yml -e medical_notes_clean_confirm=$(CONFIRM) $(ANSIBLE_ARGS)
 
 images: venv ## Make sure the base images exist (pull, or build from the Debian mirror)
 	$(PLAYBOOK) playbooks/images.yml $(ANSIBLE_ARGS)
@@ -56,8 +62,13 @@ images: venv ## Make sure the base images exist (pull, or build from the Debian 
 docker: venv ## Install and start the Docker engine on the target (our docker_engine role)
 	$(PLAYBOOK) playbooks/docker.yml $(ANSIBLE_ARGS)
 
+docker-start: venv ## Start the installed Docker daemon if it is not running (no install, no configuration)
+	$(PLAYBOOK) playbooks/docker-start.yml $(ANSIBLE_ARGS)
+
 # ---- tests ---------------------------------------------------------------------------------
-test: venv lint test-app test-extraction test-browser test-deploy docker test-images test-molecule ## Run every test (what CI runs)
+# The isolation proof runs around the rest: snapshot of the default stack first, check last.
+TEST_SUITE := test-app test-extraction test-browser test-deploy test-images test-stack test-molecule
+test: venv lint test-docker isolation-snapshot $(TEST_SUITE) isolation-check ## Run every test (what CI runs)
 
 lint: venv ## ruff, yamllint, ansible-lint (production), hadolint, shellcheck, docs/variables.md current
 	$(BIN)/ruff check .
@@ -91,11 +102,23 @@ test-browser: venv postgresql-server chromium ## API docs and the console in hea
 test-deploy: venv ## Wrong deployment settings fail before anything changes
 	$(BIN)/pytest tests/deploy
 
-test-images: venv docker ## Build the base and app images and test the containers
+test-docker: venv ## Install and start the Docker engine for the tests (test inventory)
+	$(PLAYBOOK) -i $(TEST_INVENTORY) playbooks/docker.yml
+
+test-images: venv test-docker ## Build the base and app images and test the containers
 	$(BIN)/pytest tests/images
 
-test-molecule: venv docker ## molecule test: converge, idempotence, verify, destroy
+test-stack: venv test-docker ## Test stack lifecycle: check mode, settings removal, daemon restart, destroy
+	$(BIN)/pytest tests/stack
+
+test-molecule: venv test-docker ## molecule test: converge, idempotence, verify, destroy (test stack)
 	$(BIN)/molecule test
+
+isolation-snapshot: venv test-docker ## Record the default stack (deploy a marked one if there is none)
+	$(BIN)/pytest tests/isolation/test_default_stack_untouched.py::test_snapshot_of_the_default_stack
+
+isolation-check: venv ## The default stack is untouched after the suite (removes it only if marked as ours)
+	$(BIN)/pytest tests/isolation/test_default_stack_untouched.py::test_default_stack_is_untouched
 
 # Debian's Chromium: Playwright drives it as it is (it never downloads a browser of its own).
 chromium:

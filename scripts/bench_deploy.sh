@@ -6,7 +6,7 @@
 #   2. warm no-op re-run of site.yml (aim: under 20 s)
 #   3. force_init run (re-seed and re-index)
 #   4. `docker restart` of both containers until the API is healthy again
-# It DELETES the stack's data on this host (it runs clean.yml with confirm=yes).
+# It DELETES the stack's data on this host (it runs clean.yml with medical_notes_clean_confirm=yes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,10 +39,10 @@ api_health() {
 }
 
 echo "medical-notes deployment benchmark on $(hostname) ($(nproc) cores), $(date -u +%FT%TZ)"
-"$playbook" playbooks/clean.yml -e confirm=yes >"$log_dir/clean.log" 2>&1
+"$playbook" playbooks/clean.yml -e medical_notes_clean_confirm=yes >"$log_dir/clean.log" 2>&1
 timed_playbook "cold deploy (site.yml)" site.yml -e medical_notes_build_nocache=true
 timed_playbook "warm no-op re-run (site.yml)" site.yml
-timed_playbook "force_init (site.yml)" site.yml -e force_init=true
+timed_playbook "force_init (site.yml)" site.yml -e medical_notes_force_init=true
 
 # Polls until the command succeeds; gives up after 300 s.
 wait_for() {

@@ -1,4 +1,6 @@
-"""Wrong deployment settings stop `site.yml` with a clear message before anything on the host changes."""
+"""Wrong deployment settings stop `site.yml` with a clear message before anything on the host changes.
+
+Runs against the test inventory (tests/inventory): never inventory/hosts.yml or the default stack."""
 
 from __future__ import annotations
 
@@ -15,8 +17,13 @@ ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
 RECAP = re.compile(r"localhost\s+: ok=\d+\s+changed=(\d+)\s+unreachable=\d+\s+failed=(\d+)")
 
 
-def run_site(*extra_vars: str) -> subprocess.CompletedProcess[str]:
-    argv = [str(ANSIBLE_PLAYBOOK), "site.yml"]
+TEST_INVENTORY = REPO / "tests" / "inventory" / "hosts.yml"
+
+
+def run_site(*extra_vars: str, check_mode: bool = False) -> subprocess.CompletedProcess[str]:
+    argv = [str(ANSIBLE_PLAYBOOK), "-i", str(TEST_INVENTORY), "site.yml"]
+    if check_mode:
+        argv += ["--check", "--diff"]
     for extra in extra_vars:
         argv += ["-e", extra]
     env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
@@ -27,15 +34,33 @@ def run_site(*extra_vars: str) -> subprocess.CompletedProcess[str]:
     ("extra_vars", "message"),
     [
         (
-            ["llm_provider=gpt"],
+            ["medical_notes_llm_provider=gpt"],
             "medical_notes_llm_provider must be one of: offline, openai, anthropic, got: gpt",
         ),
-        (["api_port=70000"], "api_port must be 1-65535 (got 70000)"),
-        (["api_port=http"], "'medical_notes_api_port' is of type str and we were unable to convert to int"),
-        (["llm_provider=openai"], "llm_provider=openai needs an API key"),
-        (["llm_provider=anthropic"], "llm_provider=anthropic needs an API key"),
-        (["embedding_provider=openai"], "embedding_provider=openai needs embedding_api_key or llm_api_key"),
-        (["api_bind_address=localhost"], "api_bind_address an IPv4 or IPv6 address"),
+        (["medical_notes_api_port=70000"], "medical_notes_api_port must be 1-65535 (got 70000)"),
+        (
+            ["medical_notes_api_port=http"],
+            "'medical_notes_api_port' is of type str and we were unable to convert to int",
+        ),
+        (["medical_notes_llm_provider=openai"], "medical_notes_llm_provider=openai needs an API key"),
+        (["medical_notes_llm_provider=anthropic"], "medical_notes_llm_provider=anthropic needs an API key"),
+        (
+            ["medical_notes_embedding_provider=openai"],
+            "medical_notes_embedding_provider=openai needs medical_notes_embedding_api_key",
+        ),
+        (
+            ["medical_notes_api_bind_address=localhost"],
+            "medical_notes_api_bind_address an IPv4 or IPv6 address",
+        ),
+        # A short name of an earlier release never silently loses against the inventory.
+        (["force_init=true"], "use the full names: force_init -> medical_notes_force_init"),
+        (
+            ["api_port=8080", "confirm=yes"],
+            "api_port -> medical_notes_api_port, confirm -> medical_notes_clean_confirm",
+        ),
+        (["medical_notes_stack_name=Prod-1"], "medical_notes_stack_name must be 1-40 lowercase letters"),
+        # The test inventory's stack may never take the default stack's names.
+        (["medical_notes_stack_name=medical_notes"], "may not use the default stack's names"),
     ],
 )
 def test_wrong_settings_fail_before_any_change(extra_vars: list[str], message: str) -> None:
@@ -49,3 +74,15 @@ def test_wrong_settings_fail_before_any_change(extra_vars: list[str], message: s
     assert recap.group(1) == "0", "the play changed something before it failed"
     assert recap.group(2) == "1"
     assert "Install the Docker packages" not in output
+
+
+def test_check_mode_on_a_host_without_the_stack_fails_with_one_line() -> None:
+    result = run_site("medical_notes_stack_name=mn_never_deployed", check_mode=True)
+    output = result.stdout + result.stderr
+
+    assert result.returncode != 0
+    assert "--check needs a deployed stack to compare with" in " ".join(output.split()), output[-2000:]
+    assert "Traceback" not in output
+    recap = RECAP.search(output)
+    assert recap is not None, output[-2000:]
+    assert (recap.group(1), recap.group(2)) == ("0", "1")
