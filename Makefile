@@ -11,11 +11,13 @@ BIN := $(VENV)/bin
 PLAYBOOK := $(BIN)/ansible-playbook
 ANSIBLE_ARGS ?=
 CONFIRM ?= no
+BACKUP ?=
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
 .PHONY: help venv deploy build run stop logs rebuild clean images docker postgresql-server \
-        test lint test-app test-deploy test-images test-molecule bench-api bench-deploy
+        test lint test-app test-deploy test-images test-molecule bench-api bench-deploy \
+        backup restore rollback status test-ops bench-backup
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -55,8 +57,22 @@ images: venv ## Make sure the base images exist (pull, or build from the Debian 
 docker: venv ## Install and start the Docker engine on the target (our docker_engine role)
 	$(PLAYBOOK) playbooks/docker.yml $(ANSIBLE_ARGS)
 
+# ---- backups, restore, rollback (docs/backup-and-restore.md) -------------------------------
+backup: venv ## Back up the database now (pg_dump into <base_dir>/backups, with .sha256)
+	$(PLAYBOOK) playbooks/backup.yml $(ANSIBLE_ARGS)
+
+restore: venv ## Restore BACKUP=<path> (needs CONFIRM=yes; the current database is kept aside)
+	$(PLAYBOOK) playbooks/restore.yml -e medical_notes_restore_file='$(BACKUP)' \
+	  -e medical_notes_restore_confirm=$(CONFIRM) $(ANSIBLE_ARGS)
+
+rollback: venv ## Run the API on the previous image again
+	$(PLAYBOOK) playbooks/rollback.yml $(ANSIBLE_ARGS)
+
+status: venv ## Containers, API images and the time of the last good backup
+	$(PLAYBOOK) playbooks/status.yml $(ANSIBLE_ARGS)
+
 # ---- tests ---------------------------------------------------------------------------------
-test: venv lint test-app test-deploy docker test-images test-molecule ## Run every test (what CI runs)
+test: venv lint test-app test-deploy docker test-images test-molecule test-ops ## Run every test (what CI runs)
 
 lint: venv ## ruff, yamllint, ansible-lint (production), hadolint, shellcheck
 	$(BIN)/ruff check .
@@ -64,7 +80,7 @@ lint: venv ## ruff, yamllint, ansible-lint (production), hadolint, shellcheck
 	$(BIN)/yamllint --strict .
 	$(BIN)/ansible-lint --profile production
 	$(BIN)/hadolint Dockerfile roles/base_images/files/*/Dockerfile
-	$(BIN)/shellcheck docker/*.sh roles/base_images/files/*/*.sh scripts/*.sh .ci/run
+	$(BIN)/shellcheck docker/*.sh roles/base_images/files/*/*.sh roles/medical_notes/files/*.sh scripts/*.sh .ci/run
 
 test-app: venv postgresql-server ## Service tests against a real PostgreSQL and fake LLM servers
 	$(BIN)/pytest tests/app
@@ -78,6 +94,9 @@ test-images: venv docker ## Build the base and app images and test the container
 test-molecule: venv docker ## molecule test: converge, idempotence, verify, destroy
 	$(BIN)/molecule test
 
+test-ops: venv docker ## Backup, restore, schedule and rollback on a stack of their own (mn_bkp_*)
+	$(BIN)/pytest tests/ops
+
 # The tests start their own PostgreSQL 15 server (as the postgres user) from Debian's binaries.
 postgresql-server:
 	test -x /usr/lib/postgresql/15/bin/initdb || { apt-get update -q && apt-get install -y -q postgresql-15; }
@@ -89,3 +108,7 @@ bench-api: venv postgresql-server ## Requests/s and latency of the API with one 
 
 bench-deploy: venv ## Cold deploy, no-op re-run, force_init and restart-to-healthy times
 	scripts/bench_deploy.sh
+
+bench-backup: venv docker ## Backup/restore time and size for 10k and 100k notes, API req/s during a backup
+	command -v wrk >/dev/null || { apt-get update -q && apt-get install -y -q wrk; }
+	$(BIN)/python scripts/bench_backup.py
