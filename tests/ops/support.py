@@ -88,9 +88,7 @@ def api_token() -> str:
 
 
 def api_client() -> httpx.Client:
-    return httpx.Client(
-        base_url=API_URL, headers={"Authorization": f"Bearer {api_token()}"}, timeout=30
-    )
+    return httpx.Client(base_url=API_URL, headers={"Authorization": f"Bearer {api_token()}"}, timeout=30)
 
 
 def backups() -> list[Path]:
