@@ -84,6 +84,26 @@ MEDICATIONS = [
     ("sertraline", "mg once daily", (50, 100)), ("apixaban", "mg twice daily", (2.5, 5)),
     ("furosemide", "mg in the morning", (20, 40, 80)), ("ferrous sulfate", "mg on alternate days", (200,)),
 ]  # fmt: skip
+# Words of the free-text sentences: real notes are prose with a wide vocabulary, which compresses far
+# less than the repeated template phrases above (gzip about 4x rather than 10x).
+VOCABULARY_TEXT = (
+    "patient reports denies describes noted mild moderate severe intermittent constant worsening improving "
+    "since yesterday last week month year ago after before during while walking resting eating sleeping "
+    "pain ache pressure tightness burning numbness tingling weakness swelling redness rash itch fever chills "
+    "sweats nausea vomiting diarrhoea constipation appetite weight loss gain fatigue dizziness fall injury "
+    "left right upper lower anterior posterior chest abdomen back neck shoulder elbow wrist hand hip knee "
+    "ankle foot head eye ear throat skin lungs heart kidney liver bowel bladder wife husband daughter son "
+    "carer lives alone works retired smoker drinks units week exercise diet medication adherence missed "
+    "doses started stopped changed increased reduced tolerated side effects allergy penicillin codeine "
+    "family history mother father sibling diabetes stroke cancer asthma arthritis depression anxiety "
+    "examination reveals unremarkable tender guarding crepitus effusion oedema pallor jaundice cyanosis "
+    "clubbing murmur wheeze crackles bruit pulse regular irregular reflexes power sensation gait normal "
+    "reduced brisk absent present bilateral unilateral plan discussed agreed advised explained reassured "
+    "referred requested arranged booked review follow telephone clinic ward hospital emergency pharmacy "
+    "nurse physiotherapist dietitian podiatrist consultant results blood urine swab scan ultrasound "
+    "x-ray ecg spirometry awaiting pending reviewed within range raised low borderline repeat monitor"
+)
+VOCABULARY = VOCABULARY_TEXT.split()
 PLANS = [
     "repeat renal function and electrolytes in two weeks", "home blood pressure diary for seven days",
     "referral to physiotherapy", "echocardiogram requested", "dietitian referral for carbohydrate counting",
@@ -91,6 +111,11 @@ PLANS = [
     "chest X-ray in six weeks to confirm resolution", "smoking cessation support offered",
     "HbA1c and lipid profile before the next visit", "sick-day rules explained",
 ]  # fmt: skip
+
+
+def free_text(rng: random.Random) -> str:
+    words = rng.choices(VOCABULARY, k=rng.randint(8, 24))
+    return " ".join(words).capitalize() + "."
 
 
 def synthetic_note(rng: random.Random, number: int) -> tuple[str, str, str, str]:
@@ -106,6 +131,7 @@ def synthetic_note(rng: random.Random, number: int) -> tuple[str, str, str, str]
             f"Also reports {rng.choice(COMPLAINTS)}; severity {rng.randint(1, 10)}/10, "
             f"worse {rng.choice(['in the morning', 'at night', 'after meals', 'on exertion'])}."
         )
+        lines.append(f"{free_text(rng)} {free_text(rng)}")
     lines += [
         "## Objective",
         f"BP {rng.randint(100, 185)}/{rng.randint(60, 110)} mmHg, HR {rng.randint(48, 120)}, "
@@ -115,14 +141,14 @@ def synthetic_note(rng: random.Random, number: int) -> tuple[str, str, str, str]
         f"eGFR {rng.randint(25, 110)}, potassium {rng.uniform(3.2, 5.9):.1f} mmol/L.",
     ]
     while sum(len(line) + 1 for line in lines) < target * 0.55:
-        lines.append(f"On examination {rng.choice(FINDINGS)}.")
+        lines.append(f"On examination {rng.choice(FINDINGS)}. {free_text(rng)} {free_text(rng)}")
     lines += ["## Assessment", f"{rng.choice(ASSESSMENTS).capitalize()}."]
     while sum(len(line) + 1 for line in lines) < target * 0.7:
-        lines.append(f"Differential includes {rng.choice(ASSESSMENTS)}.")
+        lines.append(f"Differential includes {rng.choice(ASSESSMENTS)}. {free_text(rng)}")
     lines.append("## Plan")
     while sum(len(line) + 1 for line in lines) < target:
         name, unit, doses = rng.choice(MEDICATIONS)
-        lines.append(f"- {name} {rng.choice(doses)} {unit}; {rng.choice(PLANS)}.")
+        lines.append(f"- {name} {rng.choice(doses)} {unit}; {rng.choice(PLANS)}. {free_text(rng)}")
     content = "\n".join(lines)
     metadata = json.dumps(
         {"synthetic": True, "clinic": rng.choice(["north", "south", "east"]), "visit": number % 7 + 1}
