@@ -11,7 +11,7 @@ import docker
 import httpx
 import pytest
 
-from ops.support import API_CONTAINER, BASE_DIR, api_client, remove_stack, run_playbook
+from ops.support import API_CONTAINER, BACKUP_DIR, BASE_DIR, api_client, remove_stack, run_playbook
 
 
 @pytest.fixture(scope="session")
@@ -32,9 +32,14 @@ def stack(docker_client: docker.DockerClient) -> Iterator[None]:
     if os.environ.get("MN_BKP_KEEP_STACK", "") == "1":
         return
     clean = run_playbook("playbooks/clean.yml", "medical_notes_clean_confirm=yes")
+    backups_after_clean = sorted(path.name for path in BACKUP_DIR.glob("*.dump"))
+    remaining = sorted(path.name for path in BASE_DIR.iterdir()) if BASE_DIR.exists() else []
     remove_stack(docker_client)
     shutil.rmtree(BASE_DIR, ignore_errors=True)
     assert clean.returncode == 0, clean.output[-4000:]
+    # make clean removes the stack and its files but keeps the backups: a clean by mistake can be undone.
+    assert backups_after_clean, "clean removed the backups"
+    assert remaining == ["backups"], remaining
 
 
 @pytest.fixture
