@@ -12,6 +12,7 @@ PLAYBOOK := $(BIN)/ansible-playbook
 ANSIBLE_ARGS ?=
 CONFIRM ?= no
 LINES ?=
+BACKUP ?=
 # Everything `make test` deploys uses this inventory (a test stack on this machine, never
 # inventory/hosts.yml); tests/stack, tests/deploy and molecule read it as well.
 TEST_INVENTORY := tests/inventory/hosts.yml
@@ -20,8 +21,8 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
 .PHONY: help venv lock docs deploy build run stop logs rebuild clean images docker docker-start \
         postgresql-server chromium test lint test-app test-extraction test-browser test-deploy test-images \
-        test-molecule test-docker test-stack isolation-snapshot isolation-check bench-api bench-deploy \
-        eval-extraction
+        test-molecule test-docker test-stack test-ops isolation-snapshot isolation-check bench-api \
+        bench-deploy bench-backup eval-extraction backup restore rollback status
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-19s %s\n", $$1, $$2}'
@@ -65,9 +66,23 @@ docker: venv ## Install and start the Docker engine on the target (our docker_en
 docker-start: venv ## Start the installed Docker daemon if it is not running (no install, no configuration)
 	$(PLAYBOOK) playbooks/docker-start.yml $(ANSIBLE_ARGS)
 
+# ---- backups, restore, rollback (docs/backup-and-restore.md) -------------------------------
+backup: venv ## Back up the database now (pg_dump into <base_dir>/backups, with .sha256)
+	$(PLAYBOOK) playbooks/backup.yml $(ANSIBLE_ARGS)
+
+restore: venv ## Restore BACKUP=<path> (needs CONFIRM=yes; the current database is kept aside)
+	$(PLAYBOOK) playbooks/restore.yml -e medical_notes_restore_file='$(BACKUP)' \
+	  -e medical_notes_restore_confirm=$(CONFIRM) $(ANSIBLE_ARGS)
+
+rollback: venv ## Run the API on the previous image again
+	$(PLAYBOOK) playbooks/rollback.yml $(ANSIBLE_ARGS)
+
+status: venv ## Containers, API images and the time of the last good backup
+	$(PLAYBOOK) playbooks/status.yml $(ANSIBLE_ARGS)
+
 # ---- tests ---------------------------------------------------------------------------------
 # The isolation proof runs around the rest: snapshot of the default stack first, check last.
-TEST_SUITE := test-app test-extraction test-browser test-deploy test-images test-stack test-molecule
+TEST_SUITE := test-app test-extraction test-browser test-deploy test-images test-stack test-ops test-molecule
 test: venv lint test-docker isolation-snapshot $(TEST_SUITE) isolation-check ## Run every test (what CI runs)
 
 lint: venv ## ruff, yamllint, ansible-lint (production), hadolint, shellcheck, docs/variables.md current
@@ -76,7 +91,7 @@ lint: venv ## ruff, yamllint, ansible-lint (production), hadolint, shellcheck, d
 	$(BIN)/yamllint --strict .
 	$(BIN)/ansible-lint --profile production
 	$(BIN)/hadolint Dockerfile roles/base_images/files/*/Dockerfile
-	$(BIN)/shellcheck docker/*.sh roles/base_images/files/*/*.sh scripts/*.sh .ci/run
+	$(BIN)/shellcheck docker/*.sh roles/base_images/files/*/*.sh roles/medical_notes/files/*.sh scripts/*.sh .ci/run
 	$(BIN)/python scripts/variables_doc.py --check
 
 # Every runtime dependency, transitive ones included, pinned with the sha256 of each file; the image
@@ -114,6 +129,9 @@ test-stack: venv test-docker ## Test stack lifecycle: check mode, settings remov
 test-molecule: venv test-docker ## molecule test: converge, idempotence, verify, destroy (test stack)
 	$(BIN)/molecule test
 
+test-ops: venv test-docker ## Backup, restore, schedule and rollback on a stack of their own (mn_bkp_*)
+	$(BIN)/pytest tests/ops
+
 isolation-snapshot: venv test-docker ## Record the default stack (deploy a marked one if there is none)
 	$(BIN)/pytest tests/isolation/test_default_stack_untouched.py::test_snapshot_of_the_default_stack
 
@@ -139,3 +157,7 @@ eval-extraction: venv ## Print extraction scores (P/R/F1, codes, FHIR validity, 
 
 bench-deploy: venv ## Cold deploy, no-op re-run, force_init and restart-to-healthy times
 	scripts/bench_deploy.sh
+
+bench-backup: venv docker ## Backup/restore time and size for 10k and 100k notes, API req/s during a backup
+	command -v wrk >/dev/null || { apt-get update -q && apt-get install -y -q wrk; }
+	$(BIN)/python scripts/bench_backup.py

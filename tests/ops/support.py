@@ -1,0 +1,133 @@
+"""Helpers of the operations tests: the mn_bkp stack, its playbooks, its database and its API."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import docker
+import httpx
+
+REPO = Path(__file__).resolve().parents[2]
+INVENTORY = REPO / "tests" / "ops" / "inventory"
+ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
+
+# Every name below comes from tests/ops/inventory/group_vars/all.yml.
+BASE_DIR = Path("/opt/mn-bkp")
+BACKUP_DIR = BASE_DIR / "backups"
+STATE_DIR = BASE_DIR / "state"
+STATUS_FILE = STATE_DIR / "backup-status.json"
+IMAGES_FILE = STATE_DIR / "api-images.json"
+POSTGRES_CONTAINER = "mn_bkp_postgres"
+API_CONTAINER = "mn_bkp_api"
+BACKUP_CONTAINER = "mn_bkp_backup"
+API_IMAGE_NAME = "mn_bkp/api"
+API_URL = "http://127.0.0.1:18300"
+DB_NAME = "medical_notes"
+DB_USER = "medical_user"
+PREFIX = "mn_bkp"
+
+
+@dataclass(frozen=True)
+class PlaybookRun:
+    returncode: int
+    output: str
+
+    @property
+    def text(self) -> str:
+        """The output with line breaks and indentation folded, for searching messages."""
+        return " ".join(self.output.split())
+
+
+def run_playbook(playbook: str, *extra_vars: str, timeout: float = 1800) -> PlaybookRun:
+    """ansible-playbook against the tests' own inventory (never inventory/hosts.yml)."""
+    argv = [str(ANSIBLE_PLAYBOOK), "-i", str(INVENTORY), playbook]
+    for extra in extra_vars:
+        argv += ["-e", extra]
+    env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
+    result = subprocess.run(
+        argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    return PlaybookRun(result.returncode, result.stdout + result.stderr)
+
+
+def psql(query: str, database: str = DB_NAME) -> str:
+    """Run one query inside the PostgreSQL container (local socket) and return its bare output."""
+    result = subprocess.run(
+        ["docker", "exec", POSTGRES_CONTAINER, "psql", "--no-psqlrc", "-qtAX", "-v", "ON_ERROR_STOP=1",
+         "--username", DB_USER, "--dbname", database, "--command", query],
+        capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    return result.stdout.strip()
+
+
+def documents_snapshot() -> list[dict[str, Any]]:
+    """Every column of every document, ordered by id: what a restore has to bring back exactly."""
+    rows = psql(
+        "SELECT coalesce(json_agg(json_build_object("
+        "'id', id, 'title', title, 'content', content, 'doc_type', doc_type, 'metadata', metadata,"
+        "'source_key', source_key, 'content_hash', content_hash,"
+        "'created_at', created_at, 'updated_at', updated_at) ORDER BY id), '[]') FROM documents"
+    )
+    return json.loads(rows)
+
+
+def databases() -> list[str]:
+    return sorted(psql("SELECT datname FROM pg_database", database="postgres").split())
+
+
+def api_token() -> str:
+    return (BASE_DIR / "secrets" / "api_token").read_text().strip()
+
+
+def api_client() -> httpx.Client:
+    return httpx.Client(base_url=API_URL, headers={"Authorization": f"Bearer {api_token()}"}, timeout=30)
+
+
+def backups() -> list[Path]:
+    """The stack's backup files, oldest first (their names start with the UTC time)."""
+    return sorted(BACKUP_DIR.glob("*.dump"))
+
+
+def read_status() -> dict[str, Any]:
+    return json.loads(STATUS_FILE.read_text())
+
+
+def container_identity(client: docker.DockerClient, name: str) -> tuple[str, str, str]:
+    """ID, start time and image of a container: all three stay the same when nothing touched it."""
+    container = client.containers.get(name)
+    return container.id, container.attrs["State"]["StartedAt"], container.attrs["Config"]["Image"]
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, message: str, interval: float = 0.5) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {message}")
+
+
+def remove_stack(client: docker.DockerClient) -> None:
+    """Remove what the tests' stack left behind: only objects whose names start with mn_bkp."""
+    for container in client.containers.list(all=True, filters={"name": PREFIX}):
+        if container.name.startswith(PREFIX):
+            container.remove(force=True, v=True)
+    for volume in client.volumes.list(filters={"name": PREFIX}):
+        if volume.name.startswith(PREFIX):
+            volume.remove(force=True)
+    for network in client.networks.list(filters={"name": PREFIX}):
+        if network.name.startswith(PREFIX):
+            network.remove()
+    # By tag: the same image may carry another stack's tag (stacks built from the same code share it).
+    for image in client.images.list(name=API_IMAGE_NAME):
+        for tag in image.tags:
+            if tag.startswith(f"{API_IMAGE_NAME}:"):
+                client.images.remove(tag)
