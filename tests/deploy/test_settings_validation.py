@@ -53,7 +53,7 @@ def run_site(*extra_vars: str, check_mode: bool = False) -> subprocess.Completed
             "medical_notes_api_bind_address an IPv4 or IPv6 address",
         ),
         # A short name of an earlier release never silently loses against the inventory.
-        (["force_init=true"], "use the full names: force_init -> medical_notes_force_init"),
+        (["dev_mode=true"], "use the full names: dev_mode -> medical_notes_dev_mode"),
         (
             ["api_port=8080", "confirm=yes"],
             "api_port -> medical_notes_api_port, confirm -> medical_notes_clean_confirm",
