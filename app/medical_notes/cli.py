@@ -1,4 +1,4 @@
-"""`python -m medical_notes seed|index|status|serve`: one JSON result on stdout, progress on stderr."""
+"""`python -m medical_notes seed|index|status|serve|clients|audit`: JSON on stdout, progress on stderr."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ import argparse
 import asyncio
 import sys
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 
+import asyncpg
 import orjson
 
 from medical_notes import db
@@ -18,6 +20,8 @@ from medical_notes.logs import configure_logging
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_CONFIGURATION = 2
+
+T = TypeVar("T")
 
 
 def _print_result(result: dict[str, Any]) -> None:
@@ -87,6 +91,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     settings.check_credentials()
+    settings.check_auth()
     try:
         server = ServerSettings()
     except ValueError as error:
@@ -104,6 +109,65 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         server_header=False,
         proxy_headers=False,
     )
+    return EXIT_OK
+
+
+async def _with_database(settings: Settings, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+    connection = await db.connect(settings)
+    try:
+        await db.migrate(connection)
+        return await work(connection)
+    finally:
+        await connection.close()
+
+
+def _clients(settings: Settings, args: argparse.Namespace) -> int:
+    from medical_notes import clients
+
+    async def work(connection: asyncpg.Connection) -> dict[str, Any]:
+        if args.action == "create":
+            token = await clients.create(connection, args.name, args.scope)
+            return {"name": args.name, "scope": args.scope, "token": token}
+        if args.action == "rotate":
+            scope, token = await clients.rotate(connection, args.name)
+            return {"name": args.name, "scope": scope, "token": token}
+        if args.action == "revoke":
+            await clients.revoke(connection, args.name)
+            return {"name": args.name, "revoked": True}
+        return {"clients": await clients.list_all(connection)}
+
+    try:
+        result = asyncio.run(_with_database(settings, work))
+    except clients.ClientError as error:
+        return _fail(str(error))
+    except db.UNAVAILABLE_ERRORS as error:
+        return _fail(db.describe_connection_error(error))
+    _print_result(result)
+    return EXIT_OK
+
+
+def _iso_time(value: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {value!r}") from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _audit(settings: Settings, args: argparse.Namespace) -> int:
+    from medical_notes import audit
+
+    async def work(connection: asyncpg.Connection) -> list[dict[str, Any]]:
+        return await audit.query(
+            connection, document_id=args.document, client=args.client, since=args.since, limit=args.limit
+        )
+
+    try:
+        entries = asyncio.run(_with_database(settings, work))
+    except db.UNAVAILABLE_ERRORS as error:
+        return _fail(db.describe_connection_error(error))
+    for entry in entries:
+        _print_result(entry)
     return EXIT_OK
 
 
@@ -126,6 +190,28 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, help="default API_WORKERS or 1")
     serve.add_argument("--reload", action="store_true", help="reload on code changes (development)")
     serve.set_defaults(handler=_serve)
+
+    client_commands = commands.add_parser(
+        "clients", help="API clients: create, list, revoke, rotate (tokens are shown once)"
+    )
+    client_commands.set_defaults(handler=_clients)
+    client_actions = client_commands.add_subparsers(dest="action", required=True)
+    create = client_actions.add_parser("create", help="add a client; prints its token once")
+    create.add_argument("name")
+    create.add_argument("--scope", required=True, choices=["read", "write", "admin"])
+    client_actions.add_parser("list", help="names, scopes and dates; never tokens")
+    for action, text in (
+        ("revoke", "stop a client's token now, in every worker"),
+        ("rotate", "give a client a new token; the old one stops working now"),
+    ):
+        client_actions.add_parser(action, help=text).add_argument("name")
+
+    audit = commands.add_parser("audit", help="print the audit trail as JSON lines, oldest first")
+    audit.add_argument("--document", type=int, help="only this document id")
+    audit.add_argument("--client", help="only this client name")
+    audit.add_argument("--since", type=_iso_time, help="only from this ISO 8601 time (UTC if no zone)")
+    audit.add_argument("--limit", type=int, help="at most this many rows")
+    audit.set_defaults(handler=_audit)
     return parser
 
 
@@ -133,6 +219,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = Settings()
+    except ConfigurationError as error:
+        return _fail(str(error), EXIT_CONFIGURATION)
     except ValueError as error:
         return _fail(f"invalid configuration: {error}".replace("\n", " "), EXIT_CONFIGURATION)
     # The server logs at LOG_LEVEL; the one-shot commands print progress themselves.

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from urllib.parse import quote
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PACKAGE_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
@@ -40,10 +41,49 @@ class Settings(BaseSettings):
     guidelines_dir: Path = PACKAGE_DATA_DIR / "guidelines"
     soap_notes_dir: Path = PACKAGE_DATA_DIR / "soap_notes"
 
+    database_url_file: Path | None = None
+    database_password_file: Path | None = None
+    llm_api_key_file: Path | None = None
+    embedding_api_key_file: Path | None = None
+
+    # API_TOKEN is the bootstrap admin credential; API_AUTH=clients serves client keys only;
+    # API_AUTH=disabled (explicit) serves without authentication. See docs/security.md.
     api_token: SecretStr | None = None
+    api_token_file: Path | None = None
+    api_auth: Literal["clients", "disabled"] | None = None
+    audit_enabled: bool = True
+    audit_retention_days: int = Field(default=2190, ge=1, le=36500)
+    audit_flush_ms: int = Field(default=200, ge=1, le=60_000)
+    audit_flush_rows: int = Field(default=500, ge=1, le=100_000)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_note_chars: int = Field(default=200_000, ge=1)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("api_token")
+    @classmethod
+    def _token_not_empty(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().strip():
+            raise ValueError("API_TOKEN is set but empty; unset it, or set API_AUTH=disabled explicitly")
+        return value
+
+    @model_validator(mode="after")
+    def _read_secret_files(self) -> Settings:
+        """Secrets from files (*_FILE: Docker/Kubernetes secrets); a file that cannot be read is fatal."""
+        if self.database_url_file is not None:
+            if self.database_password_file is not None:
+                raise ConfigurationError("set DATABASE_URL_FILE or DATABASE_PASSWORD_FILE, not both")
+            self.database_url = _read_secret_file("DATABASE_URL_FILE", self.database_url_file)
+        if self.database_password_file is not None:
+            password = _read_secret_file("DATABASE_PASSWORD_FILE", self.database_password_file)
+            self.database_url = _with_password(self.database_url, password)
+        for name in ("llm_api_key", "embedding_api_key", "api_token"):
+            path = getattr(self, f"{name}_file")
+            if path is None:
+                continue
+            if getattr(self, name) is not None:
+                raise ConfigurationError(f"set {name.upper()} or {name.upper()}_FILE, not both")
+            setattr(self, name, SecretStr(_read_secret_file(f"{name.upper()}_FILE", path)))
+        return self
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:
@@ -62,9 +102,17 @@ class Settings(BaseSettings):
             self.embedding_api_key = self.llm_api_key
         if self.embedding_base_url is None and self.embedding_provider == "openai":
             self.embedding_base_url = self.llm_base_url
-        if self.api_token is not None and not self.api_token.get_secret_value():
-            self.api_token = None
         return self
+
+    def check_auth(self) -> None:
+        """Fail closed: the server needs a credential, or an explicit API_AUTH=disabled."""
+        if self.api_auth == "disabled" and self.api_token is not None:
+            raise ConfigurationError("API_AUTH=disabled contradicts API_TOKEN; set only one of them")
+        if self.api_auth is None and self.api_token is None:
+            raise ConfigurationError(
+                "no API credential configured: set API_TOKEN (or API_TOKEN_FILE), or API_AUTH=clients "
+                "to accept client keys only, or API_AUTH=disabled to serve without authentication"
+            )
 
     def check_credentials(self) -> None:
         """Fail fast, with one line, when the configured providers cannot work (no key, unknown model)."""
@@ -92,6 +140,30 @@ class Settings(BaseSettings):
 
 def _secret(value: SecretStr | None) -> str:
     return value.get_secret_value() if value is not None else ""
+
+
+def _read_secret_file(setting: str, path: Path) -> str:
+    """The file's content without its trailing line break; a one-line ConfigurationError otherwise."""
+    try:
+        value = path.read_text(encoding="utf-8").rstrip("\r\n")
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
+        raise ConfigurationError(f"{setting}: cannot read {path}: {reason}") from None
+    if not value.strip():
+        raise ConfigurationError(f"{setting}: {path} is empty")
+    return value
+
+
+def _with_password(url: str, password: str) -> str:
+    """DATABASE_URL with the password from DATABASE_PASSWORD_FILE put into its user part."""
+    scheme, separator, rest = url.partition("://")
+    authority, slash, tail = rest.partition("/")
+    user, at, hosts = authority.rpartition("@")
+    if not separator or not at or not user:
+        raise ConfigurationError("DATABASE_PASSWORD_FILE needs DATABASE_URL with a user name (user@host)")
+    if ":" in user:
+        raise ConfigurationError("DATABASE_PASSWORD_FILE is set but DATABASE_URL already has a password")
+    return f"{scheme}://{user}:{quote(password, safe='')}@{hosts}{slash}{tail}"
 
 
 class ServerSettings(BaseSettings):

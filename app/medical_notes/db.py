@@ -45,6 +45,44 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         );
         """,
     ),
+    (
+        3,
+        """
+        CREATE TABLE api_clients (
+            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            name varchar(64) NOT NULL UNIQUE CHECK (name ~ '^[A-Za-z0-9][A-Za-z0-9._-]*$'),
+            scope text NOT NULL CHECK (scope IN ('read', 'write', 'admin')),
+            token_sha256 bytea NOT NULL UNIQUE CHECK (length(token_sha256) = 32),
+            created_at timestamptz NOT NULL DEFAULT now(),
+            rotated_at timestamptz,
+            revoked_at timestamptz
+        );
+        COMMENT ON COLUMN api_clients.token_sha256 IS
+            'SHA-256 of the token (a random 256-bit value); the token itself is never stored';
+        -- Workers cache authenticated clients; any change to the table tells them to forget.
+        CREATE FUNCTION notify_api_clients_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            PERFORM pg_notify('api_clients_changed', '');
+            RETURN NULL;
+        END $$;
+        CREATE TRIGGER api_clients_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON api_clients
+            FOR EACH STATEMENT EXECUTE FUNCTION notify_api_clients_changed();
+        CREATE TABLE audit_log (
+            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            at timestamptz NOT NULL DEFAULT now(),
+            client text NOT NULL,
+            action text NOT NULL,
+            document_id bigint,
+            status smallint NOT NULL,
+            request_id text NOT NULL
+        );
+        COMMENT ON TABLE audit_log IS
+            'who read or changed which note, when; never note content, questions or tokens';
+        CREATE INDEX audit_log_at ON audit_log (at);
+        CREATE INDEX audit_log_document_at ON audit_log (document_id, at);
+        CREATE INDEX audit_log_client_at ON audit_log (client, at);
+        """,
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

@@ -7,6 +7,9 @@ from typing import Any
 
 import asyncpg
 
+# Reads and single-statement writes run on the pool; audited writes on a connection in a transaction.
+Executor = asyncpg.Pool | asyncpg.Connection
+
 _COLUMNS = "id, title, content, doc_type, metadata, source_key, content_hash, created_at, updated_at"
 
 # Columns a partial update may change; the keys are the only names ever put into SQL text.
@@ -24,21 +27,21 @@ def row_to_dict(row: asyncpg.Record) -> dict[str, Any]:
     return document
 
 
-async def list_ids(pool: asyncpg.Pool) -> list[int]:
+async def list_ids(pool: Executor) -> list[int]:
     rows = await pool.fetch("SELECT id FROM documents ORDER BY id")
     return [row[0] for row in rows]
 
 
-async def get(pool: asyncpg.Pool, document_id: int) -> asyncpg.Record | None:
+async def get(pool: Executor, document_id: int) -> asyncpg.Record | None:
     return await pool.fetchrow(f"SELECT {_COLUMNS} FROM documents WHERE id = $1", document_id)  # noqa: S608
 
 
-async def get_content(pool: asyncpg.Pool, document_id: int) -> str | None:
+async def get_content(pool: Executor, document_id: int) -> str | None:
     return await pool.fetchval("SELECT content FROM documents WHERE id = $1", document_id)
 
 
 async def create(
-    pool: asyncpg.Pool, *, title: str, content: str, doc_type: str, metadata: dict[str, Any]
+    pool: Executor, *, title: str, content: str, doc_type: str, metadata: dict[str, Any]
 ) -> asyncpg.Record:
     return await pool.fetchrow(
         f"""
@@ -54,7 +57,7 @@ async def create(
     )
 
 
-async def update(pool: asyncpg.Pool, document_id: int, changes: dict[str, Any]) -> asyncpg.Record | None:
+async def update(pool: Executor, document_id: int, changes: dict[str, Any]) -> asyncpg.Record | None:
     """Change only the given columns; None when the id does not exist."""
     assignments: list[str] = []
     values: list[Any] = [document_id]
@@ -72,6 +75,6 @@ async def update(pool: asyncpg.Pool, document_id: int, changes: dict[str, Any]) 
     )
 
 
-async def delete(pool: asyncpg.Pool, document_id: int) -> bool:
+async def delete(pool: Executor, document_id: int) -> bool:
     deleted = await pool.fetchval("DELETE FROM documents WHERE id = $1 RETURNING id", document_id)
     return deleted is not None

@@ -83,6 +83,10 @@ def make_settings(database_url: str, index_dir: Path, **overrides: Any) -> Setti
         "db_connect_timeout": 3.0,
     }
     values.update(overrides)
+    # Fail closed: without a token the app refuses to start, so the tests that do not test
+    # authentication say explicitly that they run without it.
+    if values["api_token"] is None and "api_auth" not in overrides:
+        values["api_auth"] = "disabled"
     return Settings(_env_file=None, **values)
 
 
@@ -130,6 +134,8 @@ def cli_env(settings: Settings, **extra: str) -> dict[str, str]:
             "EMBEDDING_PROVIDER": "local",
         }
     )
+    if settings.api_auth is not None and "API_TOKEN" not in extra:
+        env["API_AUTH"] = settings.api_auth
     env.update(extra)
     return env
 

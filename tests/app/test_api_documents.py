@@ -7,6 +7,7 @@ import httpx
 import pytest
 from conftest import make_settings, running_app
 
+from medical_notes import db
 from medical_notes.config import Settings
 
 NOTE = {
@@ -49,7 +50,7 @@ async def test_health_reports_database_index_provider_and_version(client: httpx.
     assert body["status"] == "ok"
     assert body["reason"] is None
     assert body["version"] == "0.1.0"
-    assert body["database"] == {"ok": True, "reason": None, "schema_version": 1}
+    assert body["database"] == {"ok": True, "reason": None, "schema_version": db.SCHEMA_VERSION}
     assert body["index"]["ok"] is True
     assert body["index"]["documents"] >= 5
     assert body["index"]["chunks"] > body["index"]["documents"]

@@ -17,6 +17,7 @@ import pytest
 from conftest import APP_DIR, REPO_ROOT, cli_env, make_settings, run_cli
 from postgres_server import free_port
 
+from medical_notes import db
 from medical_notes.config import PACKAGE_DATA_DIR, Settings
 
 SHIPPED_NOTES = sorted((PACKAGE_DATA_DIR / "soap_notes").glob("*.md"))
@@ -199,7 +200,7 @@ def test_status_before_and_after_init(fresh_settings: Settings) -> None:
     run_cli(fresh_settings, "index")
     after = one_json_line(run_cli(fresh_settings, "status"))
     assert set(after) == STATUS_KEYS
-    assert after["schema_version"] == 1
+    assert after["schema_version"] == db.SCHEMA_VERSION
     assert after["documents"] == len(SHIPPED_NOTES)
     assert after["shipped_notes_present"] == len(SHIPPED_NOTES)
     assert after["index_present"] is True

@@ -2,42 +2,72 @@
 
 from __future__ import annotations
 
-import hmac
 import logging
 import time
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from medical_notes.api.context import RequestContext, current_request, request_id_from
 from medical_notes.api.responses import TrackedSend, send_json
+from medical_notes.audit import AuditTrail
 
 log = logging.getLogger("medical_notes.access")
 
-PUBLIC_PATHS = frozenset({"/health"})
 
+class RequestContextMiddleware:
+    """Outermost layer: gives each request its id (X-Request-ID, echoed when valid, else generated),
+    records the audit event a handler marked, and logs one line: method, path, status, duration,
+    client and request id. Never bodies, query strings or other headers."""
 
-class RequestLogMiddleware:
-    """One line per request: method, path, status, duration. Never bodies, query strings or headers."""
-
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, audit: AuditTrail, default_client: str) -> None:
         self.app = app
+        self.audit = audit
+        self.default_client = default_client
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        tracked_send = TrackedSend(send)
+        incoming = None
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                incoming = value
+                break
+        context = RequestContext(request_id_from(incoming), self.default_client)
+        context_token = current_request.set(context)
+        request_id_header = (b"x-request-id", context.request_id.encode())
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), request_id_header]
+            await send(message)
+
+        tracked_send = TrackedSend(send_with_id)
         try:
             await self.app(scope, receive, tracked_send)
         finally:
+            current_request.reset(context_token)
+            status = tracked_send.status or 500
+            event = context.audit
+            if event is not None and not event.recorded:
+                self.audit.record(
+                    client=context.client,
+                    action=event.action,
+                    document_id=event.document_id,
+                    status=status,
+                    request_id=context.request_id,
+                )
             if log.isEnabledFor(logging.INFO):
                 log.info(
-                    "%s %s %d %.1fms",
+                    "%s %s %d %.1fms client=%s request_id=%s",
                     scope["method"],
                     scope["path"],
-                    tracked_send.status or 500,
+                    status,
                     (time.perf_counter() - started) * 1000,
+                    context.client,
+                    context.request_id,
                 )
 
 
@@ -97,30 +127,3 @@ class BodySizeLimitMiddleware:
             {"detail": f"request body larger than {self.max_body_bytes} bytes"},
             [(b"connection", b"close")],
         )
-
-
-class BearerTokenMiddleware:
-    """When API_TOKEN is set, every path except /health needs `Authorization: Bearer <token>`."""
-
-    def __init__(self, app: ASGIApp, token: str) -> None:
-        self.app = app
-        self.expected = token.encode()
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS:
-            await self.app(scope, receive, send)
-            return
-        presented = b""
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                presented = value
-                break
-        scheme, _, credentials = presented.partition(b" ")
-        if scheme.lower() == b"bearer" and hmac.compare_digest(credentials.strip(), self.expected):
-            await self.app(scope, receive, send)
-            return
-        detail = "missing bearer token" if not presented else "invalid bearer token"
-        challenge = b'Bearer realm="medical-notes"'
-        if presented:
-            challenge += b', error="invalid_token"'
-        await send_json(send, 401, {"detail": detail}, [(b"www-authenticate", challenge)])

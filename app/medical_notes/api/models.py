@@ -187,3 +187,12 @@ class HealthResponse(BaseModel):
 
 class ErrorResponse(BaseModel):
     detail: str
+
+
+class AuditEntry(BaseModel):
+    at: str = Field(description="ISO 8601 time of the request")
+    client: str = Field(description="client name; 'bootstrap' for API_TOKEN, 'anonymous' without auth")
+    action: str = Field(description="document.read|list|create|update|delete, note.summarize, note.query")
+    document_id: int | None
+    status: int = Field(description="HTTP status of the answer")
+    request_id: str = Field(description="the X-Request-ID of the request")

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query, Security
+from fastapi.security import HTTPBearer
 from starlette.responses import Response
 
 from medical_notes.api.handlers import Handlers
 from medical_notes.api.models import (
     MAX_DOCUMENT_ID,
+    AuditEntry,
     Document,
     DocumentCreate,
     DocumentUpdate,
@@ -24,6 +27,20 @@ from medical_notes.api.models import (
 )
 from medical_notes.api.responses import FastJSONResponse
 
+# Declares the scheme in OpenAPI (Swagger UI's Authorize button); AuthMiddleware does the checking.
+BEARER = HTTPBearer(
+    auto_error=False,
+    description="API_TOKEN (bootstrap admin) or a client key from `python -m medical_notes clients create`",
+)
+SECURED: list[Any] = [Security(BEARER)]
+DENIED = {
+    401: {"model": ErrorResponse, "description": "missing, unknown or revoked token"},
+    403: {"model": ErrorResponse, "description": "the client's scope does not allow this"},
+}
+
+DEFAULT_AUDIT_LIMIT = 100
+MAX_AUDIT_LIMIT = 1000
+
 DocumentIdPath = Annotated[int, Path(ge=1, le=MAX_DOCUMENT_ID, description="document id")]
 
 NOT_FOUND = {404: {"model": ErrorResponse, "description": "no document with this id"}}
@@ -37,30 +54,34 @@ PROVIDER_FAILED = {
 
 
 def build_router(handlers: Handlers) -> APIRouter:
-    router = APIRouter()
+    public = APIRouter()
 
-    @router.get("/health", response_model=HealthResponse, responses={503: {"model": HealthResponse}})
+    @public.get("/health", response_model=HealthResponse, responses={503: {"model": HealthResponse}})
     async def health() -> Response:
         """Database and index state, provider and version; 503 with a reason when not ready. No token."""
         status, body = await handlers.health()
         return FastJSONResponse(body, status_code=status)
 
+    router = APIRouter(dependencies=SECURED, responses=DENIED)
+
     @router.get("/documents", response_model=list[int], responses=UNAVAILABLE)
     async def list_documents() -> Response:
-        """Ids of all documents, ascending."""
+        """Ids of all documents, ascending. Scope: read."""
         return FastJSONResponse(await handlers.list_documents())
 
     @router.get("/documents/{document_id}", response_model=Document, responses={**NOT_FOUND, **UNAVAILABLE})
     async def get_document(document_id: DocumentIdPath) -> Response:
+        """One document. Scope: read."""
         return FastJSONResponse(await handlers.get_document(document_id))
 
     @router.post("/documents", status_code=201, response_model=Document, responses=UNAVAILABLE)
     async def create_document(body: DocumentCreate) -> Response:
+        """Store a note. Scope: write."""
         return FastJSONResponse(await handlers.create_document(body), status_code=201)
 
     @router.put("/documents/{document_id}", response_model=Document, responses={**NOT_FOUND, **UNAVAILABLE})
     async def update_document(document_id: DocumentIdPath, body: DocumentUpdate) -> Response:
-        """Partial update: fields left out keep their value."""
+        """Partial update: fields left out keep their value. Scope: write."""
         return FastJSONResponse(await handlers.update_document(document_id, body))
 
     @router.delete(
@@ -70,17 +91,19 @@ def build_router(handlers: Handlers) -> APIRouter:
         responses={**NOT_FOUND, **UNAVAILABLE},
     )
     async def delete_document(document_id: DocumentIdPath) -> Response:
+        """Delete a note. Scope: write."""
         await handlers.delete_document(document_id)
         return Response(status_code=204)
 
     @router.post("/summarize_note", response_model=SummaryResponse, responses=PROVIDER_FAILED)
     async def summarize_note(body: SummarizeRequest) -> Response:
-        """Summary of a stored document (document_id) or of pasted text; cached per exact note text."""
+        """Summary of a stored document (document_id) or of pasted text; cached per exact note text.
+        Scope: read."""
         return FastJSONResponse(await handlers.summarize_note(body))
 
     @router.post("/query_note", response_model=NoteAnswerResponse, responses=PROVIDER_FAILED)
     async def query_note(body: QueryNoteRequest) -> Response:
-        """Answer a question about one note from the note itself."""
+        """Answer a question about one note from the note itself. Scope: read."""
         return FastJSONResponse(await handlers.query_note(body))
 
     @router.post(
@@ -93,7 +116,22 @@ def build_router(handlers: Handlers) -> APIRouter:
         },
     )
     async def answer_question(body: QuestionRequest) -> Response:
-        """Answer a clinical question from the guideline index; [n] in the answer cites sources[n-1]."""
+        """Answer a clinical question from the guideline index; [n] in the answer cites sources[n-1].
+        Scope: read."""
         return FastJSONResponse(await handlers.answer_question(body))
 
-    return router
+    @router.get("/audit", response_model=list[AuditEntry], responses=UNAVAILABLE)
+    async def audit_log(
+        document_id: Annotated[int | None, Query(ge=1, le=MAX_DOCUMENT_ID)] = None,
+        client: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+        since: Annotated[datetime | None, Query(description="ISO 8601 time; with a zone, or UTC")] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_AUDIT_LIMIT)] = DEFAULT_AUDIT_LIMIT,
+    ) -> Response:
+        """Who read or changed which note, oldest first. Scope: admin."""
+        if since is not None and since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
+        entries = await handlers.audit_log(document_id=document_id, client=client, since=since, limit=limit)
+        return FastJSONResponse(entries)
+
+    public.include_router(router)
+    return public

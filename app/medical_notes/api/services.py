@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+from medical_notes.api.auth import ClientRegistry
+from medical_notes.audit import AuditTrail
 from medical_notes.cache import LLMCache
 from medical_notes.config import Settings
 from medical_notes.db import Database
@@ -20,6 +22,8 @@ class Services:
         self.settings = settings
         self.database = Database(settings)
         self.cache = LLMCache(self.database)
+        self.audit = AuditTrail(settings, self.database)
+        self.clients = ClientRegistry(settings, self.database) if settings.api_auth != "disabled" else None
         self.provider = create_provider(settings)
         self.embedder = create_embedder(settings)
         self.index_store = IndexStore(settings, self.embedder)
@@ -35,9 +39,15 @@ class Services:
 
     async def start(self) -> None:
         await self.database.start()
+        await self.audit.start()
+        if self.clients is not None:
+            await self.clients.start()
         self.index_status()  # loads the index now rather than on the first question
 
     async def close(self) -> None:
+        if self.clients is not None:
+            await self.clients.close()
+        await self.audit.close()  # before the pool closes: the last buffered reads are written
         await self.provider.aclose()
         await self.embedder.aclose()
         await self.database.close()
