@@ -78,6 +78,12 @@ test-images: venv docker ## Build the base and app images and test the container
 test-molecule: venv docker ## molecule test: converge, idempotence, verify, destroy
 	$(BIN)/molecule test
 
+# TLS, secrets as files, PostgreSQL posture, clients and Vault on a stack of their own (mn_tls,
+# HTTPS on 127.0.0.1:18443, /opt/mn-tls); the coordinator adds it to `test` after `docker`.
+.PHONY: test-edge bench-tls
+test-edge: venv docker ## TLS proxy, secrets out of environments, PostgreSQL hardening, clients, Vault
+	$(BIN)/pytest tests/edge
+
 # The tests start their own PostgreSQL 15 server (as the postgres user) from Debian's binaries.
 postgresql-server:
 	test -x /usr/lib/postgresql/15/bin/initdb || { apt-get update -q && apt-get install -y -q postgresql-15; }
@@ -89,3 +95,7 @@ bench-api: venv postgresql-server ## Requests/s and latency of the API with one 
 
 bench-deploy: venv ## Cold deploy, no-op re-run, force_init and restart-to-healthy times
 	scripts/bench_deploy.sh
+
+bench-tls: venv docker ## HTTPS (TLS proxy, uvicorn TLS) vs plain HTTP, GET /documents/{id}, keep-alive
+	command -v wrk >/dev/null || { apt-get update -q && apt-get install -y -q wrk; }
+	$(BIN)/python scripts/bench_tls.py
