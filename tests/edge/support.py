@@ -103,7 +103,12 @@ def served_certificate_unverified() -> bytes:
 @dataclass
 class LoadResult:
     ok: int = 0
+    # Requests retried once on a new connection because a reused keep-alive connection was closed.
+    retried: int = 0
     failures: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return f"bounded load: {self.ok} ok, {self.retried} retried, {len(self.failures)} failed"
 
 
 class BoundedLoad:
@@ -171,6 +176,8 @@ class BoundedLoad:
                 if not reused:
                     self._record(f"{type(error).__name__}: {error}")
                     continue
+                with self._lock:
+                    self.result.retried += 1
                 try:
                     self._get(connection)
                     self._record(None)

@@ -254,7 +254,7 @@ def test_curl_with_the_ca_gets_health_and_hsts(deploy_output: str) -> None:
         capture_output=True, text=True, timeout=20, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    headers, _, body = result.stdout.partition("\r\n\r\n")
+    headers, _, body = result.stdout.partition("\n\n")  # text mode turned \r\n into \n
     assert headers.split()[1] == "200"
     assert "strict-transport-security: max-age=63072000" in headers.lower()
     assert json.loads(body)["status"] == "ok"
@@ -357,6 +357,7 @@ def test_rerun_changes_nothing_and_fails_no_request(
         result = run_playbook("site.yml", "-e", f"@{vars_file}")
     assert result.returncode == 0, result.stdout[-4000:]
     assert recap_changed(result.stdout) == 0, result.stdout[-6000:]
+    print(load.result.summary())
     assert load.result.failures == []
     assert load.result.ok > 20
     assert {p.name: p.read_text() for p in (SECRETS_DIR / "clients").iterdir()} == tokens_before
@@ -378,6 +379,7 @@ def test_renewal_replaces_the_certificate_and_reloads_without_a_failed_request(
         certificate_after = served_certificate()
     assert result.returncode == 0, result.stdout[-4000:]
     assert "RUNNING HANDLER [medical_notes : Reload the TLS proxy]" in result.stdout
+    print(load.result.summary())
     assert load.result.failures == []
     assert load.result.ok > 20
     assert certificate_after != certificate_before
@@ -446,6 +448,7 @@ def test_operator_certificate_replaces_the_generated_one_without_a_failed_reques
         )  # fmt: skip
         served = served_certificate_unverified()
     assert result.returncode == 0, result.stdout[-4000:]
+    print(load.result.summary())
     assert load.result.failures == []
     assert load.result.ok > 20
     assert x509.load_der_x509_certificate(served) == x509.load_pem_x509_certificate(cert.read_bytes())
