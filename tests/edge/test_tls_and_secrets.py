@@ -114,6 +114,55 @@ def _document_id(token: str) -> int:
     return ids[0]
 
 
+# ---- settings checked before any change -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("extra_vars", "message"),
+    [
+        (
+            ["medical_notes_tls_cert_file=/etc/hostname"],
+            "medical_notes_tls_cert_file and medical_notes_tls_key_file go",
+        ),
+        (
+            ["medical_notes_api_plain_http_bind_address=everywhere"],
+            "must be an IPv4 or IPv6 address (got everywhere)",
+        ),
+        (["medical_notes_tls_renew_days=400"], "< medical_notes_tls_cert_days (397)"),
+        (
+            ['{"medical_notes_api_clients": [{"name": "bootstrap", "scope": "read"}]}'],
+            'not "bootstrap" or "anonymous"',
+        ),
+        (
+            ['{"medical_notes_api_clients": [{"name": "x", "scope": "root"}]}'],
+            "value of scope must be one of",
+        ),
+        (
+            ["medical_notes_tls_cert_file=/nonexistent.crt", "medical_notes_tls_key_file=/nonexistent.key"],
+            "/nonexistent.crt is not a file on the controller",
+        ),
+    ],
+    ids=[
+        "cert-without-key",
+        "plain-http-address",
+        "renewal-threshold",
+        "reserved-client",
+        "scope",
+        "missing-file",
+    ],
+)
+def test_wrong_tls_and_client_settings_fail_before_any_change(extra_vars: list[str], message: str) -> None:
+    stack = "mn_tls_validate"
+    arguments = [item for value in extra_vars for item in ("-e", value)]
+    env_stack = ["-e", f"medical_notes_stack_name={stack}"]
+    result = run_playbook("site.yml", *env_stack, *arguments, timeout=300)
+    output = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode != 0
+    assert message in output, output[-2000:]
+    assert "TASK [docker_engine" not in output
+    assert not Path("/opt/mn-tls-validate").exists()
+
+
 # ---- Ansible Vault and secrets ------------------------------------------------------------------
 
 
