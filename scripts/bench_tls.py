@@ -5,6 +5,7 @@ one API worker), then measures with wrk, keep-alive, the same token and document
   plain      HTTP straight to the API container's address (no TLS, no proxy): the baseline
   haproxy    HTTPS through the TLS proxy container (what the deployment publishes)
   uvicorn    HTTPS terminated by uvicorn itself, in a throw-away container of the same image
+  *-direct   the same to the container's address, without Docker's published-port forwarding
 and prints requests/s, latency percentiles and each HTTPS variant as a share of plain HTTP. The bench
 stack and the throw-away container are removed at the end (--keep keeps them).
 
@@ -66,6 +67,10 @@ def playbook(name: str, *args: str) -> None:
 
 def docker(*args: str) -> str:
     return subprocess.run(["docker", *args], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def container_ip(name: str) -> str:
+    return docker("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", name)
 
 
 def to_ms(value: str) -> float:
@@ -143,14 +148,20 @@ def main() -> int:
     )
     with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - our own container
         document_id = json.load(response)[0]
-    urls = {
-        "plain": f"http://{api_ip}:8000/documents/{document_id}",
-        "haproxy": f"https://127.0.0.1:{PORT}/documents/{document_id}",
-        "uvicorn": f"https://127.0.0.1:{UVICORN_PORT}/documents/{document_id}",
-    }
+    proxy_ip = container_ip(f"{STACK}_proxy")
     key_dir = Path(tempfile.mkdtemp(prefix="mn-tls-bench-"))
     try:
         start_uvicorn_tls(key_dir)
+        uvicorn_ip = container_ip(UVICORN_CONTAINER)
+        path = f"/documents/{document_id}"
+        # "-direct": the container's address, without Docker's published-port forwarding.
+        urls = {
+            "plain": f"http://{api_ip}:8000{path}",
+            "haproxy": f"https://127.0.0.1:{PORT}{path}",
+            "haproxy-direct": f"https://{proxy_ip}:8443{path}",
+            "uvicorn": f"https://127.0.0.1:{UVICORN_PORT}{path}",
+            "uvicorn-direct": f"https://{uvicorn_ip}:8443{path}",
+        }
         results: dict[str, list[Run]] = {name: [] for name in urls}
         for url in urls.values():  # warm-up: connections, caches, the index
             wrk(url, token, 2, args.connections)
@@ -162,12 +173,12 @@ def main() -> int:
             f"\nGET /documents/{{id}}, wrk -t1 -c{args.connections} -d{args.duration}s, keep-alive, "
             f"1 API worker, {cpus} CPUs; median of {args.rounds} rounds"
         )
-        print(f"{'variant':<10} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'vs plain':>9}")
+        print(f"{'variant':<15} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'vs plain':>9}")
         plain = statistics.median(r.requests_per_second for r in results["plain"])
         for name, runs in results.items():
             rps = statistics.median(r.requests_per_second for r in runs)
             print(
-                f"{name:<10} {rps:>9.0f} {statistics.median(r.p50_ms for r in runs):>8.2f} "
+                f"{name:<15} {rps:>9.0f} {statistics.median(r.p50_ms for r in runs):>8.2f} "
                 f"{statistics.median(r.p99_ms for r in runs):>8.2f} {sum(r.errors for r in runs):>7d} "
                 f"{rps / plain:>8.0%}"
             )
