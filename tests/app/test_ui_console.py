@@ -284,3 +284,24 @@ async def test_viewing_a_note_in_the_console_is_audited(
     assert actions == {("document.read", note_id)}
     assert all(entry["request_id"] for entry in audit.json())
     assert "Quux" not in audit.text
+
+
+async def test_the_note_page_shows_coded_items_and_offers_the_fhir_bundle(console: httpx.AsyncClient) -> None:
+    content = (
+        "S: follow-up.\nA: Type 2 diabetes mellitus without complications.\n"
+        "P: Continue metformin 500 mg PO BID. BP 138/86."
+    )
+    note_id = await create_note(console, "Coded note", content)
+    await sign_in(console)
+    page = await console.get(f"/ui/notes/{note_id}")
+    assert page.status_code == 200
+    coded = page.text.split('id="coded-heading"', 1)[1].split("</section>", 1)[0]
+    assert "E11.9" in coded
+    assert "6809" in coded  # metformin's RxCUI
+    assert "138/86" in coded
+    download = await console.get(f"/ui/notes/{note_id}/fhir")
+    assert download.status_code == 200
+    assert download.headers["content-disposition"] == f'attachment; filename="note-{note_id}-fhir.json"'
+    bundle = download.json()
+    assert bundle["resourceType"] == "Bundle"
+    assert "Condition" in {entry["resource"]["resourceType"] for entry in bundle["entry"]}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+from pathlib import Path
 
 from conftest import ADMIN_TOKEN, Service, WatchedPage
 from playwright.sync_api import Page, expect
@@ -41,7 +42,15 @@ def test_a_clinician_reads_a_note_asks_and_follows_a_citation(watched: WatchedPa
     expect(page.get_by_role("heading", name="Summary", level=2)).to_be_visible()
     expect(page.locator("#summary-heading + .prose")).to_contain_text(re.compile(r"\w{20,}|\w+ \w+ \w+"))
     assert re.fullmatch(r".*/ui/notes/\d+", page.url)
+    expect(page.get_by_role("heading", name="Coded items", level=2)).to_be_visible()
+    expect(page.get_by_role("table").filter(has_text="ICD-10-CM")).to_contain_text("E11")
     watched.screenshot("console-note")
+    with page.expect_download() as download_info:
+        page.get_by_role("link", name="Download the FHIR R4 bundle (JSON)").click()
+    download = download_info.value
+    assert re.fullmatch(r"note-\d+-fhir\.json", download.suggested_filename)
+    bundle = json.loads(Path(download.path()).read_text())
+    assert bundle["resourceType"] == "Bundle"
 
     page.get_by_label("Question").fill("What is the plan for metformin?")
     page.get_by_role("button", name="Ask").click()

@@ -19,7 +19,7 @@ from markupsafe import Markup, escape
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from medical_notes.api.context import current_request
 from medical_notes.api.errors import error_response
@@ -28,9 +28,11 @@ from medical_notes.api.models import (
     MAX_DOCUMENT_ID,
     DocumentCreate,
     DocumentUpdate,
+    ExtractRequest,
     QueryNoteRequest,
     QuestionRequest,
     SummarizeRequest,
+    ToFhirRequest,
 )
 from medical_notes.config import Settings
 from medical_notes.ui.sessions import Session, SessionStore
@@ -130,6 +132,15 @@ def build_ui_router(handlers: Handlers, sessions: SessionStore, settings: Settin
 
         return decorate
 
+    async def coded_items(document_id: int) -> dict[str, Any] | None:
+        """The note's structured extraction, or None when the terminology tables are unavailable."""
+        try:
+            return await handlers.extract_structured(ExtractRequest(document_id=document_id))
+        except HTTPException as error:
+            if error.status_code != 503:
+                raise
+            return None
+
     def document_id_from(request: Request) -> int:
         raw = request.path_params["document_id"]
         if not raw.isdigit() or len(raw) > 19 or not 1 <= int(raw) <= MAX_DOCUMENT_ID:
@@ -226,8 +237,22 @@ def build_ui_router(handlers: Handlers, sessions: SessionStore, settings: Settin
         document_id = document_id_from(request)
         # One audit row per request, the last action marked: this page is a read of the note.
         summary = await handlers.summarize_note(SummarizeRequest(document_id=document_id))
+        coded = await coded_items(document_id)
         document = await handlers.get_document(document_id)
-        return render(request, "note.html", session=session, note=document, summary=summary, answer=None)
+        return render(
+            request, "note.html", session=session, note=document, summary=summary, coded=coded, answer=None
+        )
+
+    @router.get("/notes/{document_id}/fhir")
+    @page()
+    async def note_as_fhir(request: Request, session: Session) -> Response:
+        document_id = document_id_from(request)
+        result = await handlers.to_fhir(ToFhirRequest(document_id=document_id))
+        return JSONResponse(
+            result["bundle"],
+            media_type="application/fhir+json",
+            headers={"Content-Disposition": f'attachment; filename="note-{document_id}-fhir.json"'},
+        )
 
     @router.post("/notes/{document_id}/ask")
     @page()
@@ -241,9 +266,10 @@ def build_ui_router(handlers: Handlers, sessions: SessionStore, settings: Settin
             raise RequestValidationError(error.errors()) from None
         document = await handlers.get_document(document_id)
         summary = await handlers.summarize_note(SummarizeRequest(document_id=document_id))
+        coded = await coded_items(document_id)
         answer = await handlers.query_note(body)  # last: the request is audited as a question
         return render(
-            request, "note.html", session=session, note=document, summary=summary,
+            request, "note.html", session=session, note=document, summary=summary, coded=coded,
             answer={"question": question, **answer},
         )  # fmt: skip
 
