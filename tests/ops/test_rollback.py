@@ -10,6 +10,7 @@ from pathlib import Path
 
 import docker
 import httpx
+import yaml
 
 from ops.support import (
     API_CONTAINER,
@@ -20,7 +21,10 @@ from ops.support import (
     run_playbook,
 )
 
-BUILD_INPUTS = ["Dockerfile", ".dockerignore", "requirements.txt", "docker", "app"]
+# What the role copies to the target to build the image (its medical_notes_source_paths).
+BUILD_INPUTS = yaml.safe_load((REPO / "roles/medical_notes/defaults/main.yml").read_text())[
+    "medical_notes_source_paths"
+]
 
 
 def changed_source(directory: Path) -> Path:
