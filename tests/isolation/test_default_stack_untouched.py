@@ -143,8 +143,8 @@ def test_default_stack_is_untouched(docker_client: docker.DockerClient) -> None:
     if snapshot["fixture"]:
         marked = all(is_marked(item) for item in snapshot["objects"].values())
         assert marked, "the default stack is not (only) the one this test deployed: left in place"
-        clean = run_playbook(
-            "playbooks/clean.yml", extra_vars={**FIXTURE_SETTINGS, "medical_notes_clean_confirm": "yes"}
-        )
+        # The fixture goes whole, its backups included.
+        removal = {"medical_notes_clean_confirm": "yes", "medical_notes_clean_keep_backups": False}
+        clean = run_playbook("playbooks/clean.yml", extra_vars={**FIXTURE_SETTINGS, **removal})
         assert clean.returncode == 0, clean.tail()
         assert default_objects(docker_client) == {}
