@@ -35,6 +35,20 @@ def _clean(text: str) -> str:
     return " ".join(text.replace("\t", " ").split())
 
 
+def write_table(output: Path, lines: list[str]) -> None:
+    """The lines as a reproducible gzip file (mtime 0), replaced atomically: readers never see half."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}-", suffix=".tmp")
+    try:
+        with os.fdopen(descriptor, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as file:
+            file.write(("\n".join(lines) + "\n").encode())
+        Path(temporary).chmod(0o644)
+        Path(temporary).replace(output)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
 def build_icd10cm_table(output: Path) -> dict[str, object]:
     """Write the compiled table atomically; returns what was written (for the CLI's JSON line)."""
     import simple_icd_10_cm as cm
@@ -50,16 +64,7 @@ def build_icd10cm_table(output: Path) -> dict[str, object]:
         billable += leaf
         inclusion = " | ".join(_clean(term) for term in cm.get_inclusion_term(code))
         lines.append(f"{code}\t{int(leaf)}\t{_clean(cm.get_description(code))}\t{inclusion}")
-    output.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=output.parent, prefix=".icd10cm-", suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as file:
-            file.write(("\n".join(lines) + "\n").encode())
-        Path(temporary).chmod(0o644)
-        Path(temporary).replace(output)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_table(output, lines)
     return {
         "output": str(output),
         "codes": len(lines) - 1,

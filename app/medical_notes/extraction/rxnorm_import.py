@@ -7,14 +7,12 @@ their brand names (TTY=BN linked by has_tradename / tradename_of).
 
 from __future__ import annotations
 
-import gzip
 import io
-import os
-import tempfile
 import zipfile
 from collections import defaultdict
 from pathlib import Path
 
+from medical_notes.extraction.icd10cm_build import write_table
 from medical_notes.extraction.terminology import RXNORM_IMPORTED_FILE
 
 # RXNCONSO.RRF columns (pipe-separated)
@@ -81,16 +79,7 @@ def import_rxnorm(zip_path: Path, output_dir: Path) -> dict[str, object]:
         names = "|".join(sorted(brand_names.get(rxcui, ())))
         lines.append(f"{rxcui}\t{name.lower()}\t{names}\t{source}")
     output = output_dir / RXNORM_IMPORTED_FILE
-    output_dir.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=output_dir, prefix=".rxnorm-", suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as file:
-            file.write(("\n".join(lines) + "\n").encode())
-        Path(temporary).chmod(0o644)
-        Path(temporary).replace(output)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_table(output, lines)
     return {
         "output": str(output),
         "ingredients": len(ingredients),
