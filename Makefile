@@ -142,6 +142,11 @@ isolation-check: venv ## The default stack is untouched after the suite (removes
 chromium:
 	test -x /usr/bin/chromium || { apt-get update -q && apt-get install -y -q chromium; }
 
+# TLS, secrets as files, PostgreSQL posture, clients and Vault on a stack of their own (mn_tls,
+# HTTPS on 127.0.0.1:18443, /opt/mn-tls).
+test-edge: venv test-docker ## TLS proxy, secrets out of environments, PostgreSQL hardening, clients, Vault
+	$(BIN)/pytest tests/edge
+
 # The tests start their own PostgreSQL 15 server (as the postgres user) from Debian's binaries.
 postgresql-server:
 	test -x /usr/lib/postgresql/15/bin/initdb || { apt-get update -q && apt-get install -y -q postgresql-15; }
@@ -161,3 +166,7 @@ bench-deploy: venv ## Cold deploy, no-op re-run, force_init and restart-to-healt
 bench-backup: venv docker ## Backup/restore time and size for 10k and 100k notes, API req/s during a backup
 	command -v wrk >/dev/null || { apt-get update -q && apt-get install -y -q wrk; }
 	$(BIN)/python scripts/bench_backup.py
+
+bench-tls: venv test-docker ## HTTPS (TLS proxy, uvicorn TLS) vs plain HTTP, GET /documents/{id}, keep-alive
+	command -v wrk >/dev/null || { apt-get update -q && apt-get install -y -q wrk; }
+	$(BIN)/python scripts/bench_tls.py

@@ -55,7 +55,7 @@ wait_for() {
     sleep 0.2
   done
 }
-health_ok() { curl -fsS -o /dev/null http://127.0.0.1:8000/health 2>/dev/null; }
+health_ok() { curl -fsS -o /dev/null --cacert /opt/medical-notes/tls/ca.crt https://localhost:8000/health 2>/dev/null; }
 docker_healthy() { [ "$(api_health)" = healthy ]; }
 
 restarted_at=$(now)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Entrypoint of the PostgreSQL image built from Debian packages. It follows the official image's
-# contract: POSTGRES_USER (default postgres), POSTGRES_PASSWORD (required for a new cluster),
+# contract: POSTGRES_USER (default postgres), POSTGRES_PASSWORD or POSTGRES_PASSWORD_FILE (required
+# for a new cluster),
 # POSTGRES_DB (default POSTGRES_USER), POSTGRES_INITDB_ARGS, PGDATA, scripts in
 # /docker-entrypoint-initdb.d on first start, and the server running as the postgres user.
 set -Eeuo pipefail
@@ -17,6 +18,24 @@ claim_directories_and_drop_root() {
     chown postgres:postgres /var/run/postgresql
     chmod 3777 /var/run/postgresql
     exec setpriv --reuid=postgres --regid=postgres --init-groups "${BASH_SOURCE[0]}" "$@"
+}
+
+# Like the official image: VAR_FILE names a file holding the value of VAR (Docker secrets), so the
+# value never has to be in the container's environment. Setting both is an error.
+file_env() {
+    local var=$1 file_var="${1}_FILE"
+    if [ -n "${!var:-}" ] && [ -n "${!file_var:-}" ]; then
+        log "error: both $var and $file_var are set; set only one of them"
+        exit 1
+    fi
+    if [ -n "${!file_var:-}" ]; then
+        if [ ! -r "${!file_var}" ]; then
+            log "error: $file_var=${!file_var} cannot be read by $(id -un)"
+            exit 1
+        fi
+        export "$var"="$(<"${!file_var}")"
+        unset "$file_var"
+    fi
 }
 
 run_init_scripts() {
@@ -38,7 +57,8 @@ run_init_scripts() {
 
 initialise_cluster() {
     if [ -z "${POSTGRES_PASSWORD:-}" ]; then
-        log "error: the data directory $PGDATA is empty and POSTGRES_PASSWORD is not set;" \
+        log "error: the data directory $PGDATA is empty and neither POSTGRES_PASSWORD nor" \
+            "POSTGRES_PASSWORD_FILE is set;" \
             "set it to create the cluster (network clients must authenticate with it)"
         exit 1
     fi
@@ -77,9 +97,12 @@ if [ "${1:-}" = postgres ]; then
     export POSTGRES_USER="${POSTGRES_USER:-postgres}"
     export POSTGRES_DB="${POSTGRES_DB:-$POSTGRES_USER}"
     if [ -s "$PGDATA/PG_VERSION" ]; then
+        unset POSTGRES_PASSWORD POSTGRES_PASSWORD_FILE
         log "using the existing cluster in $PGDATA (PostgreSQL $(cat "$PGDATA/PG_VERSION"))"
     else
+        file_env POSTGRES_PASSWORD
         initialise_cluster
+        unset POSTGRES_PASSWORD
     fi
     log "starting PostgreSQL"
 fi
