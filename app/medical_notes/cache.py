@@ -39,6 +39,7 @@ from medical_notes.db import (
     DatabaseUnavailable,
     describe_connection_error,
 )
+from medical_notes.extraction.store import purge_expired_pasted_text
 from medical_notes.providers.prompting import PROMPTS_DIR
 
 log = logging.getLogger(__name__)
@@ -318,8 +319,14 @@ class LLMCache:
                 del self._memory[memory_key]
             try:
                 removed = await self._database.run(purge_expired, self._max_age)
+                removed_extractions = await self._database.run(purge_expired_pasted_text, self._max_age)
             except (DatabaseUnavailable, DatabaseTimeout):
-                removed = 0
+                removed = removed_extractions = 0
             if removed:
                 log.info("llm cache: removed %d results older than LLM_CACHE_MAX_AGE", removed)
+            if removed_extractions:
+                log.info(
+                    "extractions: removed %d results of pasted text older than LLM_CACHE_MAX_AGE",
+                    removed_extractions,
+                )
             await asyncio.sleep(interval)

@@ -254,13 +254,26 @@ async def test_expired_results_are_neither_served_nor_kept(database_url: str, in
         # Neither the worker's memory nor PostgreSQL serves it, and the periodic purge removes rows.
         assert (await summarize(client, text=EDITED_NOTE))["cached"] is False
         assert (await summarize(client, text=NOTE))["cached"] is False
+        # A structured extraction of pasted text is a derived copy too: same age bound. One of a
+        # stored document stays (it goes with its document).
+        assert (await client.post("/extract_structured", json={"text": NOTE})).status_code == 200
+        created = await client.post("/documents", json={"title": "Kept", "content": EDITED_NOTE})
+        document_id = created.json()["id"]
+        assert (
+            await client.post("/extract_structured", json={"document_id": document_id})
+        ).status_code == 200
         connection = await asyncpg.connect(database_url)
         try:
             await connection.execute("UPDATE llm_cache SET created_at = now() - interval '1 hour'")
+            await connection.execute("UPDATE extractions SET created_at = now() - interval '1 hour'")
             deadline = time.monotonic() + 10
-            while await connection.fetchval("SELECT count(*) FROM llm_cache"):
+            while await connection.fetchval(
+                "SELECT (SELECT count(*) FROM llm_cache)"
+                " + (SELECT count(*) FROM extractions WHERE document_id IS NULL)"
+            ):
                 assert time.monotonic() < deadline, "expired rows were kept"
                 await asyncio.sleep(0.2)
+            assert await connection.fetchval("SELECT document_id FROM extractions") == document_id
         finally:
             await connection.close()
 

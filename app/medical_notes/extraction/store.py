@@ -2,7 +2,8 @@
 
 Rows are keyed by the deterministic extraction_id (pipeline version, provider, model and the hash of
 the exact text). A row made from a stored document carries its id: the row goes when the document is
-deleted (foreign key) or its content changes (trigger), so no copy of an old note outlives it.
+deleted (foreign key) or its content changes (trigger), so no copy of an old note outlives it. A row
+made from pasted text belongs to no document: it is kept for LLM_CACHE_MAX_AGE, like the LLM cache.
 """
 
 from __future__ import annotations
@@ -49,3 +50,15 @@ async def store(connection: asyncpg.Connection, result: dict[str, Any], document
             result,
         )
     return True
+
+
+async def purge_expired_pasted_text(connection: asyncpg.Connection, max_age_seconds: float) -> int:
+    """Delete results of pasted text older than the cache age bound; a document's rows go with it."""
+    status = await connection.execute(
+        """
+        DELETE FROM extractions
+         WHERE document_id IS NULL AND created_at <= now() - make_interval(secs => $1)
+        """,
+        max_age_seconds,
+    )
+    return int(status.split()[-1])
