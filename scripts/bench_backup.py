@@ -254,7 +254,7 @@ def wrk(count: int, token: str, duration: str, work_dir: Path) -> float:
         "end\n"
     )
     script.chmod(0o600)
-    output = run([WRK, "-t2", "-c16", f"-d{duration}", "-s", str(script), f"http://127.0.0.1:{PORT}"]).stdout
+    output = run([WRK, "-t2", "-c16", f"-d{duration}", "-s", str(script), f"https://127.0.0.1:{PORT}"]).stdout
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     if errors:
         raise SystemExit(f"wrk saw {errors.group(1)} failed requests:\n{output}")

@@ -49,7 +49,11 @@ def docker_client():
 def default_objects(client: docker.DockerClient) -> dict[str, dict[str, Any]]:
     """Every Docker object with a default stack name that exists, with its identity and labels."""
     found: dict[str, dict[str, Any]] = {}
-    for name in (DEFAULT_STACK.postgres_container, DEFAULT_STACK.api_container):
+    for name in (
+        DEFAULT_STACK.postgres_container,
+        DEFAULT_STACK.api_container,
+        DEFAULT_STACK.proxy_container,
+    ):
         try:
             attrs = client.api.inspect_container(name)
         except NotFound:
@@ -86,8 +90,19 @@ def token_of_the_default_stack() -> str | None:
     return path.read_text().strip() if path.is_file() else None
 
 
+def default_ca() -> Path | None:
+    """The default stack's generated CA; None for a plain-HTTP stack (TLS off, or an older release)."""
+    return DEFAULT_STACK.ca_file if DEFAULT_STACK.ca_file.is_file() else None
+
+
+def default_url() -> str:
+    return DEFAULT_STACK.url if default_ca() else DEFAULT_STACK.url.replace("https://", "http://", 1)
+
+
 def read_document(document_id: int, token: str) -> str:
-    status, document = http("GET", f"{DEFAULT_STACK.url}/documents/{document_id}", token=token)
+    status, document = http(
+        "GET", f"{default_url()}/documents/{document_id}", token=token, cafile=default_ca()
+    )
     assert status == 200, f"document {document_id} of the default stack: HTTP {status}"
     return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
 
@@ -111,11 +126,13 @@ def test_snapshot_of_the_default_stack(docker_client: docker.DockerClient) -> No
     document_id = None
     if fixture:
         assert token is not None
-        status, created = http("POST", f"{DEFAULT_STACK.url}/documents", token=token, body=FIXTURE_NOTE)
+        status, created = http(
+            "POST", f"{default_url()}/documents", token=token, body=FIXTURE_NOTE, cafile=default_ca()
+        )
         assert status == 201, created
         document_id = created["id"]
     elif token is not None:
-        status, documents = http("GET", f"{DEFAULT_STACK.url}/documents", token=token)
+        status, documents = http("GET", f"{default_url()}/documents", token=token, cafile=default_ca())
         if status == 200 and documents:
             document_id = documents[0]
     document = None

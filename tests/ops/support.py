@@ -29,7 +29,8 @@ POSTGRES_CONTAINER = "mn_bkp_postgres"
 API_CONTAINER = "mn_bkp_api"
 BACKUP_CONTAINER = "mn_bkp_backup"
 API_IMAGE_NAME = "mn_bkp/api"
-API_URL = "http://127.0.0.1:18300"
+API_URL = "https://127.0.0.1:18300"
+CA_FILE = BASE_DIR / "tls" / "ca.crt"
 DB_NAME = "medical_notes"
 DB_USER = "medical_user"
 PREFIX = "mn_bkp"
@@ -88,7 +89,9 @@ def api_token() -> str:
 
 
 def api_client() -> httpx.Client:
-    return httpx.Client(base_url=API_URL, headers={"Authorization": f"Bearer {api_token()}"}, timeout=30)
+    return httpx.Client(
+        base_url=API_URL, headers={"Authorization": f"Bearer {api_token()}"}, timeout=30, verify=str(CA_FILE)
+    )
 
 
 def backups() -> list[Path]:

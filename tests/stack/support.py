@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import ssl
 import subprocess
 import sys
 import urllib.error
@@ -50,6 +51,10 @@ class Stack:
         return f"{self.name}_postgres"
 
     @property
+    def proxy_container(self) -> str:
+        return f"{self.name}_proxy"
+
+    @property
     def network(self) -> str:
         return f"{self.name}_net"
 
@@ -59,7 +64,12 @@ class Stack:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        """The published port speaks HTTPS (TLS is on by default) with the stack's generated CA."""
+        return f"https://127.0.0.1:{self.port}"
+
+    @property
+    def ca_file(self) -> Path:
+        return self.base_dir / "tls" / "ca.crt"
 
     def token(self) -> str:
         return (self.base_dir / "secrets" / "api_token").read_text().strip()
@@ -119,8 +129,13 @@ def run_playbook(playbook: str, *args: str, extra_vars: dict[str, Any] | None = 
     return PlaybookRun(result.returncode, result.stdout + result.stderr)
 
 
-def http(method: str, url: str, token: str = "", body: dict[str, Any] | None = None) -> tuple[int, Any]:
-    """One request; returns the status and the decoded JSON body (None when empty)."""
+def http(
+    method: str, url: str, token: str = "", body: dict[str, Any] | None = None, cafile: Path | None = None
+) -> tuple[int, Any]:
+    """One request; returns the status and the decoded JSON body (None when empty).
+
+    HTTPS URLs are verified against ``cafile`` (a stack's generated CA).
+    """
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url, data=data, method=method)  # noqa: S310 (local test URLs)
     if token:
@@ -128,7 +143,8 @@ def http(method: str, url: str, token: str = "", body: dict[str, Any] | None = N
     if data is not None:
         request.add_header("Content-Type", "application/json")
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+        context = ssl.create_default_context(cafile=str(cafile)) if cafile else None
+        with urllib.request.urlopen(request, timeout=30, context=context) as response:  # noqa: S310
             payload = response.read()
             status = response.status
     except urllib.error.HTTPError as error:

@@ -44,9 +44,9 @@ def container_state(client: docker.DockerClient, stack: Stack) -> dict[str, tupl
 
 
 def assert_serves(stack: Stack) -> None:
-    status, health = http("GET", f"{stack.url}/health")
+    status, health = http("GET", f"{stack.url}/health", cafile=stack.ca_file)
     assert (status, health["status"]) == (200, "ok"), health
-    status, documents = http("GET", f"{stack.url}/documents", token=stack.token())
+    status, documents = http("GET", f"{stack.url}/documents", token=stack.token(), cafile=stack.ca_file)
     assert status == 200
     assert len(documents) > 0
 
