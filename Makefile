@@ -21,8 +21,8 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
 .PHONY: help venv lock docs deploy build run stop logs rebuild clean images docker docker-start \
         postgresql-server chromium test lint test-app test-extraction test-browser test-deploy test-images \
-        test-molecule test-cluster test-docker test-stack test-ops isolation-snapshot isolation-check bench-api \
-        bench-deploy bench-backup eval-extraction backup restore rollback status
+        test-molecule test-cluster test-docker test-stack test-ops test-edge isolation-snapshot isolation-check \
+        bench-api bench-deploy bench-backup bench-tls eval-extraction backup restore rollback status
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-19s %s\n", $$1, $$2}'
@@ -82,7 +82,8 @@ status: venv ## Containers, API images and the time of the last good backup
 
 # ---- tests ---------------------------------------------------------------------------------
 # The isolation proof runs around the rest: snapshot of the default stack first, check last.
-TEST_SUITE := test-app test-extraction test-browser test-deploy test-images test-stack test-ops test-molecule test-cluster
+TEST_SUITE := test-app test-extraction test-browser test-deploy test-images test-stack test-ops test-edge test-molecule \
+              test-cluster
 test: venv lint test-docker isolation-snapshot $(TEST_SUITE) isolation-check ## Run every test (what CI runs)
 
 lint: venv ## ruff, yamllint, ansible-lint (production), hadolint, shellcheck, docs/variables.md current

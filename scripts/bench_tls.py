@@ -74,8 +74,10 @@ def container_ip(name: str) -> str:
 
 
 def to_ms(value: str) -> float:
-    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", value).groups()  # type: ignore[union-attr]
-    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+    match = re.fullmatch(r"([\d.]+)(us|ms|s|m)", value)
+    if match is None:
+        raise ValueError(f"wrk printed a latency this script does not read: {value!r}")
+    return float(match.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[match.group(2)]
 
 
 def wrk(url: str, token: str, duration: int, connections: int) -> Run:
@@ -84,6 +86,8 @@ def wrk(url: str, token: str, duration: int, connections: int) -> Run:
          "-H", f"Authorization: Bearer {token}", url],
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
+    if "Requests/sec" not in output or "50%" not in output:
+        raise RuntimeError(f"wrk measured nothing at {url}:\n{output}")
     errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", output))
     errors += (
         int(re.search(r"Non-2xx or 3xx responses: (\d+)", output).group(1)) if "Non-2xx" in output else 0

@@ -75,6 +75,6 @@ def test_missing_password_on_an_empty_volume_is_refused_with_a_clear_message(
     try:
         result = container.wait(timeout=60)
         assert result["StatusCode"] != 0
-        assert "POSTGRES_PASSWORD is not set" in logs_of(container)
+        assert "neither POSTGRES_PASSWORD nor POSTGRES_PASSWORD_FILE is set" in logs_of(container)
     finally:
         container.remove(force=True, v=True)
