@@ -21,8 +21,8 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
 .PHONY: help venv lock docs deploy build run stop logs rebuild clean images docker docker-start \
         postgresql-server chromium test lint test-app test-extraction test-browser test-deploy test-images \
-        test-molecule test-docker test-stack test-ops test-edge isolation-snapshot isolation-check bench-api \
-        bench-deploy bench-backup bench-tls eval-extraction backup restore rollback status
+        test-molecule test-cluster test-docker test-stack test-ops test-edge isolation-snapshot isolation-check \
+        bench-api bench-deploy bench-backup bench-tls eval-extraction backup restore rollback status
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-19s %s\n", $$1, $$2}'
@@ -82,7 +82,8 @@ status: venv ## Containers, API images and the time of the last good backup
 
 # ---- tests ---------------------------------------------------------------------------------
 # The isolation proof runs around the rest: snapshot of the default stack first, check last.
-TEST_SUITE := test-app test-extraction test-browser test-deploy test-images test-stack test-ops test-edge test-molecule
+TEST_SUITE := test-app test-extraction test-browser test-deploy test-images test-stack test-ops test-edge test-molecule \
+              test-cluster
 test: venv lint test-docker isolation-snapshot $(TEST_SUITE) isolation-check ## Run every test (what CI runs)
 
 lint: venv ## ruff, yamllint, ansible-lint (production), hadolint, shellcheck, docs/variables.md current
@@ -128,6 +129,10 @@ test-stack: venv test-docker ## Test stack lifecycle: check mode, settings remov
 
 test-molecule: venv test-docker ## molecule test: converge, idempotence, verify, destroy (test stack)
 	$(BIN)/molecule test
+
+# The simulated cluster of inventory/local-cluster.yml as a test deployment (mn_cl, ports +100).
+test-cluster: venv test-docker ## molecule cluster scenario: database, two APIs, load balancer on this machine
+	$(BIN)/molecule test -s cluster
 
 test-ops: venv test-docker ## Backup, restore, schedule and rollback on a stack of their own (mn_bkp_*)
 	$(BIN)/pytest tests/ops

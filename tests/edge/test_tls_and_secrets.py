@@ -427,7 +427,7 @@ def test_renewal_replaces_the_certificate_and_reloads_without_a_failed_request(
         )  # fmt: skip
         certificate_after = served_certificate()
     assert result.returncode == 0, result.stdout[-4000:]
-    assert "RUNNING HANDLER [medical_notes : Reload the TLS proxy]" in result.stdout
+    assert "RUNNING HANDLER [medical_notes_lb : Reload the TLS proxy]" in result.stdout
     print(load.result.summary())
     assert load.result.failures == []
     assert load.result.ok > 20

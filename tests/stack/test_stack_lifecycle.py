@@ -63,7 +63,7 @@ def test_check_mode_reports_a_change_and_makes_none(
     assert run.returncode == 0, run.tail()
     assert run.failed == 0
     assert run.changed >= 2, run.tail()  # .env and the API container would change
-    api_task = run.output.split("TASK [medical_notes : Run the API container]")[1].split("TASK [")[0]
+    api_task = run.output.split("TASK [medical_notes_api : Run the API container]")[1].split("TASK [")[0]
     assert "changed: [localhost]" in api_task, api_task
     assert container_state(docker_client, deployed_stack) == before
     assert sha256_of(env_file) == env_before
