@@ -11,7 +11,9 @@
 #   4. `docker restart` of PostgreSQL and the API until the API is healthy again
 #   5. GET /documents/{id} with keep-alive (wrk): the container's bridge address against the published
 #      port, HTTPS through the TLS proxy (the default), then plain HTTP (TLS off); aim: the published
-#      port at least 85% of the container address
+#      port at least 85% of the container address. For comparison, the same through Docker's userland
+#      proxy (docker-proxy, what dockerd runs for a published port unless daemon.json says
+#      "userland-proxy": false), started by this script on port+1 and stopped again.
 # BENCH_SKIP_COLD=1 skips 1 (and 3, 4) and deploys with the layer cache. wrk comes from Debian (wrk).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,9 +21,9 @@ cd "$(dirname "$0")/.."
 playbook=${ANSIBLE_PLAYBOOK:-.venv/bin/ansible-playbook}
 log_dir=${BENCH_LOG_DIR:-.cache/bench-deploy}
 noop_runs=${BENCH_NOOP_RUNS:-3}
-wrk_duration=${BENCH_WRK_DURATION:-10}
+wrk_duration=${BENCH_WRK_DURATION:-4}
 wrk_connections=${BENCH_WRK_CONNECTIONS:-8}
-wrk_rounds=${BENCH_WRK_ROUNDS:-2}
+wrk_rounds=${BENCH_WRK_ROUNDS:-5}
 export MN_BENCH_STACK=${MN_BENCH_STACK:-mn_bench}
 export MN_BENCH_PORT=${MN_BENCH_PORT:-18470}
 export ANSIBLE_CONFIG="$PWD/ansible.cfg"
@@ -32,6 +34,8 @@ base_dir=/opt/${stack//_/-}
 mkdir -p "$log_dir"
 
 command -v wrk >/dev/null || { echo "bench-deploy: needs wrk (apt-get install wrk)" >&2; exit 1; }
+PATH=$PATH:/usr/sbin:/usr/libexec/docker
+command -v docker-proxy >/dev/null || { echo "bench-deploy: needs Docker's docker-proxy" >&2; exit 1; }
 
 now() { date +%s.%N; }
 elapsed() { awk -v start="$1" -v end="$2" 'BEGIN { printf "%.1f", end - start }'; }
@@ -57,7 +61,17 @@ timed_playbook() {
   printf '%-36s %7s s  (CPU %5s s)   %s\n' "$name" "$last_seconds" "$cpu" "$recap"
 }
 
+userland_proxy_pid=
+stop_userland_proxy() {
+  if [ -n "$userland_proxy_pid" ]; then
+    kill "$userland_proxy_pid" 2>/dev/null || true
+    wait "$userland_proxy_pid" 2>/dev/null || true
+    userland_proxy_pid=
+  fi
+}
+
 clean_stack() {
+  stop_userland_proxy
   "$playbook" -i "$inventory" playbooks/clean.yml -e medical_notes_clean_confirm=yes \
     >"$log_dir/clean.log" 2>&1 || { echo "bench-deploy: clean failed, see $log_dir/clean.log" >&2; return 1; }
 }
@@ -77,23 +91,46 @@ wrk_rps() {
   awk '/^Requests\/sec:/ { print $2 }' <<<"$output"
 }
 
-# Alternates the two addresses for $wrk_rounds rounds and prints the medians and the ratio.
+# Prints the median requests/s of one address over the rounds, and with a baseline the median of
+# the per-round ratios (each round measures the variants back to back, so a change of the host's
+# load between rounds cancels out of the ratio).
+report_variant() {
+  local label=$1 url=$2 runs=$3 baseline_runs=${4:-} rps
+  rps=$(tr ' ' '\n' <<<"$runs" | median)
+  printf '%-31s %-36s %7.0f req/s' "$label" "$url" "$rps"
+  if [ -n "$baseline_runs" ]; then
+    paste -d' ' <(tr ' ' '\n' <<<"$runs") <(tr ' ' '\n' <<<"$baseline_runs") \
+      | awk '{ print $1 / $2 }' | median | awk '{ printf "  %4.0f%%", 100 * $1 }'
+  else
+    printf '  %5s' ""
+  fi
+  printf '   (runs: %s)\n' "$runs"
+}
+
+# Container address, published port and (same container port) Docker's userland proxy on port+1,
+# back to back in each of $wrk_rounds rounds; prints each median and its share of the container
+# address (the aim is for the published port).
 compare_addresses() {
-  local label=$1 direct=$2 published=$3 direct_runs=() published_runs=() direct_rps published_rps
-  wrk_duration=2 wrk_rps "$direct" >/dev/null
-  wrk_duration=2 wrk_rps "$published" >/dev/null
+  local label=$1 container_ip=$2 container_port=$3 scheme=$4 direct published userland
+  local direct_runs=() published_runs=() userland_runs=()
+  direct="$scheme://$container_ip:$container_port$path"
+  published="$scheme://127.0.0.1:$port$path"
+  userland="$scheme://127.0.0.1:$((port + 1))$path"
+  docker-proxy -proto tcp -host-ip 127.0.0.1 -host-port $((port + 1)) \
+    -container-ip "$container_ip" -container-port "$container_port" 3>/dev/null 2>/dev/null &
+  userland_proxy_pid=$!
+  for url in "$direct" "$published" "$userland"; do
+    wrk_duration=2 wrk_rps "$url" >/dev/null
+  done
   for ((round = 0; round < wrk_rounds; round++)); do
     direct_runs+=("$(wrk_rps "$direct")")
     published_runs+=("$(wrk_rps "$published")")
+    userland_runs+=("$(wrk_rps "$userland")")
   done
-  direct_rps=$(printf '%s\n' "${direct_runs[@]}" | median)
-  published_rps=$(printf '%s\n' "${published_runs[@]}" | median)
-  printf '%-6s container address %-28s %8.0f req/s   (runs: %s)\n' "$label" "$direct" "$direct_rps" \
-    "${direct_runs[*]}"
-  printf '%-6s published port    %-28s %8.0f req/s   (runs: %s)\n' "$label" "$published" \
-    "$published_rps" "${published_runs[*]}"
-  awk -v d="$direct_rps" -v p="$published_rps" -v l="$label" \
-    'BEGIN { printf "%-6s published / container: %.0f%% (aim: at least 85%%)\n", l, 100 * p / d }'
+  stop_userland_proxy
+  report_variant "$label container address" "$direct" "${direct_runs[*]}"
+  report_variant "$label published port (iptables)" "$published" "${published_runs[*]}" "${direct_runs[*]}"
+  report_variant "$label via docker-proxy" "$userland" "${userland_runs[*]}" "${direct_runs[*]}"
 }
 
 echo "medical-notes deployment benchmark on $(hostname) ($(nproc) cores), $(date -u +%FT%TZ)," \
@@ -148,11 +185,11 @@ api_ip=$(container_ip "${stack}_api")
 document_id=$(curl -fsS -H "Authorization: Bearer $token" "http://$api_ip:8000/documents" \
   | python3 -c 'import json, sys; print(json.load(sys.stdin)[0])')
 path=/documents/$document_id
-echo "GET $path, wrk -t1 -c$wrk_connections -d${wrk_duration}s, keep-alive, median of $wrk_rounds rounds," \
+echo "GET $path, wrk -t1 -c$wrk_connections -d${wrk_duration}s, keep-alive, $wrk_rounds rounds," \
   "load average $(cut -d' ' -f1-3 /proc/loadavg)"
-compare_addresses HTTPS "https://$(container_ip "${stack}_proxy"):8443$path" "https://127.0.0.1:$port$path"
+echo "(aim: the published port at least 85% of the container address)"
+compare_addresses HTTPS "$(container_ip "${stack}_proxy")" 8443 https
 
 timed_playbook "switch TLS off (site.yml)" tls-off site.yml -e medical_notes_tls_enabled=false
-api_ip=$(container_ip "${stack}_api")
-compare_addresses HTTP "http://$api_ip:8000$path" "http://127.0.0.1:$port$path"
+compare_addresses HTTP "$(container_ip "${stack}_api")" 8000 http
 echo "logs: $log_dir"
