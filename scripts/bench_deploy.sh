@@ -123,8 +123,11 @@ compare_addresses() {
   published="$scheme://127.0.0.1:$port$path"
   userland="$scheme://127.0.0.1:$((port + 1))$path"
   if [ "${#priority[@]}" -gt 0 ]; then
+    # With TLS off there is no proxy container.
     for container in "${stack}_api" "${stack}_proxy" "${stack}_postgres"; do
-      docker top "$container" -eo pid 2>/dev/null | tail -n +2 | xargs -r renice -n -10 -p >/dev/null
+      if docker container inspect "$container" >/dev/null 2>&1; then
+        docker top "$container" -eo pid | tail -n +2 | xargs -r renice -n -10 -p >/dev/null
+      fi
     done
   fi
   "${priority[@]}" docker-proxy -proto tcp -host-ip 127.0.0.1 -host-port $((port + 1)) \
