@@ -165,7 +165,9 @@ eval-extraction: venv ## Print extraction scores (P/R/F1, codes, FHIR validity, 
 	$(BIN)/python scripts/eval_extraction.py --split test
 	$(BIN)/python scripts/eval_extraction.py --split dev
 
-bench-deploy: venv ## Cold deploy, no-op re-run, force_init and restart-to-healthy times
+# Its own stack (tests/bench: mn_bench on 127.0.0.1:18470), removed again at the end.
+bench-deploy: venv test-docker ## Cold deploy, no-op re-run, force_init, restart; published port vs container address
+	command -v wrk >/dev/null || { apt-get update -q && apt-get install -y -q wrk; }
 	scripts/bench_deploy.sh
 
 bench-backup: venv docker ## Backup/restore time and size for 10k and 100k notes, API req/s during a backup
