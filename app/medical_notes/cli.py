@@ -172,7 +172,10 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
             access_log=False,  # our middleware logs method, path, status and duration, nothing more
             log_config=None,
             server_header=False,
-            proxy_headers=False,
+            # Behind the TLS proxy / load balancer: the client's address and https come from its
+            # headers, believed only from the addresses in API_FORWARDED_ALLOW_IPS.
+            proxy_headers=bool(server.forwarded_allow_ips),
+            forwarded_allow_ips=server.forwarded_allow_ips or None,
         )
     finally:
         if created_metrics_dir is not None:

@@ -208,3 +208,6 @@ class ServerSettings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1, le=64)
     reload: bool = False
+    # Addresses or networks (comma-separated, e.g. "172.18.0.0/16") of the proxies whose
+    # X-Forwarded-For and X-Forwarded-Proto are believed; empty believes none.
+    forwarded_allow_ips: str = ""

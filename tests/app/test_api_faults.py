@@ -125,7 +125,9 @@ async def test_logs_carry_method_path_status_duration_but_no_content(
     access = [record.getMessage() for record in caplog.records if record.name == "medical_notes.access"]
     assert "POST /documents 201" in access[0]
     assert any(
-        re.fullmatch(rf"GET /documents/{document_id} 200 [\d.]+ms client=bootstrap request_id=\w+", line)
+        re.fullmatch(
+            rf"GET /documents/{document_id} 200 [\d.]+ms client=bootstrap addr=\S+ request_id=\w+", line
+        )
         for line in access
     )
     assert any(line.startswith("POST /documents 422 ") for line in access)

@@ -285,6 +285,8 @@ def test_serve_runs_uvicorn_logs_requests_and_stops_on_sigterm(
                 time.sleep(0.2)
             headers = {"Authorization": "Bearer serve-token-123"}
             assert httpx.get(f"{base_url}/documents", headers=headers).status_code == 200
+            # No trusted proxy configured: a forged X-Forwarded-For does not change the logged address.
+            httpx.get(f"{base_url}/health", headers={"X-Forwarded-For": "203.0.113.66"})
             assert httpx.get(f"{base_url}/documents").status_code == 401
             created = httpx.post(
                 f"{base_url}/documents",
@@ -306,11 +308,46 @@ def test_serve_runs_uvicorn_logs_requests_and_stops_on_sigterm(
     # uvicorn shuts down gracefully, then re-raises SIGTERM so the exit status says how it ended.
     assert exit_code in (0, -signal.SIGTERM), log
     assert "GET /health 200" in log
+    assert "addr=127.0.0.1" in log
+    assert "203.0.113.66" not in log
     assert "POST /documents 201" in log
     assert "POST /documents 413" in log
     assert "served-content-marker-4410" not in log
     assert "serve-token-123" not in log
     assert "Finished server process" in log or "Shutting down" in log
+
+
+def test_serve_logs_the_client_address_a_trusted_proxy_forwards(
+    fresh_settings: Settings, tmp_path: Path
+) -> None:
+    port = free_port()
+    log_path = tmp_path / "serve.log"
+    with log_path.open("wb") as log_file:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "medical_notes", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=cli_env(fresh_settings, API_TOKEN="serve-token-123", API_FORWARDED_ALLOW_IPS="127.0.0.0/8"),
+            cwd=REPO_ROOT,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    forwarded = {"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"}
+                    # Without an index /health answers 503: any answer will do here.
+                    httpx.get(f"http://127.0.0.1:{port}/health", headers=forwarded, timeout=2)
+                    break
+                except httpx.TransportError:
+                    pass
+                assert server.poll() is None, log_path.read_text()
+                assert time.monotonic() < deadline, log_path.read_text()
+                time.sleep(0.2)
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=20)
+    assert "GET /health " in (log := log_path.read_text())
+    assert "addr=203.0.113.9" in log
 
 
 def test_module_runs_from_the_app_directory(fresh_settings: Settings) -> None:

@@ -309,6 +309,29 @@ def test_curl_with_the_ca_gets_health_and_hsts(deploy_output: str) -> None:
     assert json.loads(body)["status"] == "ok"
 
 
+def test_console_cookies_are_secure_and_the_api_logs_the_forwarded_client_address(deploy_output: str) -> None:
+    request_id = f"edge-{secrets.token_hex(6)}"
+    result = subprocess.run(
+        ["curl", "-sS", "--cacert", str(CA_FILE), "-D", "-", "-o", "/dev/null", "-H", f"X-Request-ID: {request_id}",
+         f"https://localhost:{PORT}/ui/login"],
+        capture_output=True, text=True, timeout=20, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    cookies = [line for line in result.stdout.lower().splitlines() if line.startswith("set-cookie:")]
+    assert cookies, result.stdout
+    assert all("; secure" in line and "httponly" in line for line in cookies), cookies
+    # The API sees the proxy as its peer; the log line carries the address the proxy forwarded.
+    proxy_address = subprocess.run(
+        ["docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", f"{STACK}_proxy"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    logs = subprocess.run(["docker", "logs", f"{STACK}_api"], capture_output=True, text=True, check=True)
+    lines = [line for line in (logs.stdout + logs.stderr).splitlines() if f"request_id={request_id}" in line]
+    assert len(lines) == 1, lines
+    address = lines[0].split(" addr=")[1].split()[0]
+    assert address not in ("-", proxy_address), lines[0]
+
+
 def test_only_the_proxy_is_published_and_every_container_is_healthy(deploy_output: str) -> None:
     proxy, api, postgres = (
         _inspect([name])[0] for name in (f"{STACK}_proxy", f"{STACK}_api", f"{STACK}_postgres")

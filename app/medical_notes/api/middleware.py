@@ -121,13 +121,15 @@ class RequestContextMiddleware:
                 path = scope["path"]
                 if len(path) > MAX_LOGGED_PATH_CHARS:
                     path = path[:MAX_LOGGED_PATH_CHARS] + "..."
+                peer = scope.get("client")
                 log.info(
-                    "%s %s %d %.1fms client=%s request_id=%s%s",
+                    "%s %s %d %.1fms client=%s addr=%s request_id=%s%s",
                     scope["method"],
                     path,
                     status,
                     seconds * 1000,
                     context.client,
+                    peer[0] if peer else "-",
                     context.request_id,
                     " client disconnected" if disconnected else "",
                 )
