@@ -312,8 +312,8 @@ def test_curl_with_the_ca_gets_health_and_hsts(deploy_output: str) -> None:
 def test_console_cookies_are_secure_and_the_api_logs_the_forwarded_client_address(deploy_output: str) -> None:
     request_id = f"edge-{secrets.token_hex(6)}"
     result = subprocess.run(
-        ["curl", "-sS", "--cacert", str(CA_FILE), "-D", "-", "-o", "/dev/null", "-H", f"X-Request-ID: {request_id}",
-         f"https://localhost:{PORT}/ui/login"],
+        ["curl", "-sS", "--cacert", str(CA_FILE), "-D", "-", "-o", "/dev/null",
+         "-H", f"X-Request-ID: {request_id}", f"https://localhost:{PORT}/ui/login"],
         capture_output=True, text=True, timeout=20, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -322,7 +322,8 @@ def test_console_cookies_are_secure_and_the_api_logs_the_forwarded_client_addres
     assert all("; secure" in line and "httponly" in line for line in cookies), cookies
     # The API sees the proxy as its peer; the log line carries the address the proxy forwarded.
     proxy_address = subprocess.run(
-        ["docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", f"{STACK}_proxy"],
+        ["docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+         f"{STACK}_proxy"],
         capture_output=True, text=True, check=True,
     ).stdout.strip()  # fmt: skip
     logs = subprocess.run(["docker", "logs", f"{STACK}_api"], capture_output=True, text=True, check=True)
