@@ -16,6 +16,7 @@ import socket
 import ssl
 import stat
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -342,8 +343,13 @@ def test_only_the_proxy_is_published_and_every_container_is_healthy(deploy_outpu
     }
     assert api["HostConfig"]["PortBindings"] in ({}, None)
     assert postgres["HostConfig"]["PortBindings"] in ({}, None)
-    for container in (proxy, api, postgres):
-        assert container["State"]["Health"]["Status"] == "healthy", container["Name"]
+    # Docker runs a container's first health check one interval after its start.
+    deadline = time.monotonic() + 90
+    names = [f"{STACK}_proxy", f"{STACK}_api", f"{STACK}_postgres"]
+    while (states := [item["State"]["Health"]["Status"] for item in _inspect(names)]) != ["healthy"] * 3:
+        assert "unhealthy" not in states, dict(zip(names, states, strict=True))
+        assert time.monotonic() < deadline, dict(zip(names, states, strict=True))
+        time.sleep(1)
     assert proxy["Config"]["User"] == "10002:10002"
     assert proxy["HostConfig"]["ReadonlyRootfs"] is True
     assert proxy["HostConfig"]["CapDrop"] == ["ALL"]
