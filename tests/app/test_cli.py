@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import IO
 
 import asyncpg
 import httpx
@@ -256,6 +257,37 @@ def _raw_http(port: int, request: bytes) -> bytes:
     return b"".join(chunks)
 
 
+def _serve(settings: Settings, port: int, log_file: IO[bytes], **env: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "medical_notes", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=cli_env(settings, **env),
+        cwd=REPO_ROOT,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def _wait_for_answer(
+    server: subprocess.Popen[bytes],
+    url: str,
+    log_path: Path,
+    headers: dict[str, str] | None = None,
+    status: int | None = None,
+) -> None:
+    """Wait until `url` answers (with `status`, if given); fail with the log on exit or after 30 s."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            answer = httpx.get(url, headers=headers, timeout=2)
+            if status is None or answer.status_code == status:
+                return
+        except httpx.TransportError:
+            pass
+        assert server.poll() is None, log_path.read_text()
+        assert time.monotonic() < deadline, log_path.read_text()
+        time.sleep(0.2)
+
+
 def test_serve_runs_uvicorn_logs_requests_and_stops_on_sigterm(
     fresh_settings: Settings, tmp_path: Path
 ) -> None:
@@ -264,25 +296,10 @@ def test_serve_runs_uvicorn_logs_requests_and_stops_on_sigterm(
     port = free_port()
     log_path = tmp_path / "serve.log"
     with log_path.open("wb") as log_file:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "medical_notes", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=cli_env(fresh_settings, API_TOKEN="serve-token-123"),
-            cwd=REPO_ROOT,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
+        server = _serve(fresh_settings, port, log_file, API_TOKEN="serve-token-123")
         try:
             base_url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    if httpx.get(f"{base_url}/health", timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert server.poll() is None, log_path.read_text()
-                assert time.monotonic() < deadline, log_path.read_text()
-                time.sleep(0.2)
+            _wait_for_answer(server, f"{base_url}/health", log_path, status=200)
             headers = {"Authorization": "Bearer serve-token-123"}
             assert httpx.get(f"{base_url}/documents", headers=headers).status_code == 200
             # No trusted proxy configured: a forged X-Forwarded-For does not change the logged address.
@@ -323,26 +340,13 @@ def test_serve_logs_the_client_address_a_trusted_proxy_forwards(
     port = free_port()
     log_path = tmp_path / "serve.log"
     with log_path.open("wb") as log_file:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "medical_notes", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=cli_env(fresh_settings, API_TOKEN="serve-token-123", API_FORWARDED_ALLOW_IPS="127.0.0.0/8"),
-            cwd=REPO_ROOT,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
+        server = _serve(
+            fresh_settings, port, log_file, API_TOKEN="serve-token-123", API_FORWARDED_ALLOW_IPS="127.0.0.0/8"
         )
         try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    forwarded = {"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"}
-                    # Without an index /health answers 503: any answer will do here.
-                    httpx.get(f"http://127.0.0.1:{port}/health", headers=forwarded, timeout=2)
-                    break
-                except httpx.TransportError:
-                    pass
-                assert server.poll() is None, log_path.read_text()
-                assert time.monotonic() < deadline, log_path.read_text()
-                time.sleep(0.2)
+            forwarded = {"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"}
+            # Without an index /health answers 503: any answer will do here.
+            _wait_for_answer(server, f"http://127.0.0.1:{port}/health", log_path, headers=forwarded)
         finally:
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=20)
