@@ -90,6 +90,15 @@ def make_settings(database_url: str, index_dir: Path, **overrides: Any) -> Setti
     return Settings(_env_file=None, **values)
 
 
+async def fetch(settings: Settings, query: str, *args: object) -> list[asyncpg.Record]:
+    """Rows of one query on the settings' database, on a connection of its own."""
+    connection = await asyncpg.connect(settings.database_url)
+    try:
+        return await connection.fetch(query, *args)
+    finally:
+        await connection.close()
+
+
 @pytest.fixture
 def index_dir(built_index_dir: Path, tmp_path: Path) -> Path:
     copy = tmp_path / "faiss_db"

@@ -15,7 +15,7 @@ from typing import IO
 import asyncpg
 import httpx
 import pytest
-from conftest import APP_DIR, REPO_ROOT, cli_env, make_settings, run_cli
+from conftest import APP_DIR, REPO_ROOT, cli_env, fetch, make_settings, run_cli
 from postgres_server import free_port
 
 from medical_notes import db
@@ -49,14 +49,6 @@ def one_json_line(result: subprocess.CompletedProcess[str]) -> dict:
     lines = result.stdout.splitlines()
     assert len(lines) == 1, result.stdout
     return json.loads(lines[0])
-
-
-async def fetch(settings: Settings, query: str, *args: object) -> list[asyncpg.Record]:
-    connection = await asyncpg.connect(settings.database_url)
-    try:
-        return await connection.fetch(query, *args)
-    finally:
-        await connection.close()
 
 
 def test_shipped_notes_exist() -> None:

@@ -15,7 +15,7 @@ from urllib.parse import unquote, urlsplit
 import asyncpg
 import httpx
 import pytest
-from conftest import cli_env, make_settings, run_cli, running_app
+from conftest import cli_env, fetch, make_settings, run_cli, running_app
 from postgres_server import free_port
 
 from medical_notes.api import create_app
@@ -45,14 +45,6 @@ def create_client(settings: Settings, name: str, scope: str) -> str:
     assert set(created) == {"name", "scope", "token"}
     assert (created["name"], created["scope"]) == (name, scope)
     return created["token"]
-
-
-async def fetch(settings: Settings, query: str, *args: object) -> list[asyncpg.Record]:
-    connection = await asyncpg.connect(settings.database_url)
-    try:
-        return await connection.fetch(query, *args)
-    finally:
-        await connection.close()
 
 
 @pytest.fixture
