@@ -14,7 +14,11 @@
 #      port at least 85% of the container address. For comparison, the same through Docker's userland
 #      proxy (docker-proxy, what dockerd runs for a published port unless daemon.json says
 #      "userland-proxy": false), started by this script on port+1 and stopped again.
-# BENCH_SKIP_COLD=1 skips 1 (and 3, 4) and deploys with the layer cache. BENCH_NICE=1 runs wrk,
+#   6. the simulated cluster of inventory/local-cluster.yml (database, two API instances, load
+#      balancer; stack mn_bench_cl, ports +600, /opt/mn-bench-cl-*): deploy, then the no-op re-run
+#      BENCH_CLUSTER_NOOP_RUNS times (aim: at most 20 s); removed at the end like the single-host stack
+# BENCH_SKIP_COLD=1 skips 1 (and 3, 4) and deploys with the layer cache. BENCH_SINGLE=0 skips 1-5,
+# BENCH_CLUSTER=0 skips 6. BENCH_NICE=1 runs wrk,
 # docker-proxy and the bench stack's container processes at nice -10 during 5, for steadier numbers
 # on a host busy with other work. wrk comes from Debian (wrk).
 set -euo pipefail
@@ -31,9 +35,18 @@ if [ "${BENCH_NICE:-0}" = 1 ]; then
   priority=(nice -n -10)
 fi
 export MN_BENCH_STACK=${MN_BENCH_STACK:-mn_bench}
+# The simulated cluster's stack (inventory/local-cluster.yml reads MN_CLUSTER_*): a test stack of its
+# own, with an API image repository of its own so that its clean removes only its tag.
+export MN_CLUSTER_STACK=${MN_BENCH_CLUSTER_STACK:-mn_bench_cl}
+export MN_CLUSTER_PORT_OFFSET=${MN_BENCH_CLUSTER_PORT_OFFSET:-600}
+export MN_CLUSTER_TEST=true
+cluster_noop_runs=${BENCH_CLUSTER_NOOP_RUNS:-2}
+cluster_inventory=inventory/local-cluster.yml
+cluster_args=(-e "medical_notes_api_image_name=$MN_CLUSTER_STACK/api")
 export MN_BENCH_PORT=${MN_BENCH_PORT:-18470}
 export ANSIBLE_CONFIG="$PWD/ansible.cfg"
-inventory=tests/bench/hosts.yml
+single_inventory=tests/bench/hosts.yml
+inventory=$single_inventory
 stack=$MN_BENCH_STACK
 port=$MN_BENCH_PORT
 base_dir=/opt/${stack//_/-}
@@ -47,9 +60,9 @@ now() { date +%s.%N; }
 elapsed() { awk -v start="$1" -v end="$2" 'BEGIN { printf "%.1f", end - start }'; }
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-# Runs a playbook on the bench inventory quietly (output in $log_dir/<log>.log); prints its wall
-# seconds, the CPU seconds of ansible-playbook and everything it started, and the recap counts.
-# The wall seconds are left in $last_seconds.
+# Runs a playbook on the bench inventory ($inventory) quietly (output in $log_dir/<log>.log); prints
+# its wall seconds, the CPU seconds of ansible-playbook and everything it started, and the recap
+# counts (of every host: the cluster has four). The wall seconds are left in $last_seconds.
 timed_playbook() {
   local name=$1 log=$2
   shift 2
@@ -63,7 +76,9 @@ timed_playbook() {
   end=$(now)
   last_seconds=$(elapsed "$start" "$end")
   cpu=$(awk 'END { printf "%.1f", $1 + $2 }' "$log_dir/$log.cpu")
-  recap=$(grep -E '^[^ ]+ +: ok=' "$log_dir/$log.log" | sed -E 's/ +/ /g' | cut -d' ' -f3-5)
+  recap=$(grep -E '^[^ ]+ +: ok=' "$log_dir/$log.log" | tr '=' ' ' | awk '
+    { ok += $4; changed += $6; unreachable += $8; hosts++ }
+    END { printf "ok=%d changed=%d unreachable=%d", ok, changed, unreachable; if (hosts > 1) printf " (%d hosts)", hosts }')
   printf '%-36s %7s s  (CPU %5s s)   %s\n' "$name" "$last_seconds" "$cpu" "$recap"
 }
 
@@ -78,10 +93,22 @@ stop_userland_proxy() {
 
 clean_stack() {
   stop_userland_proxy
-  "$playbook" -i "$inventory" playbooks/clean.yml -e medical_notes_clean_confirm=yes \
+  "$playbook" -i "$single_inventory" playbooks/clean.yml -e medical_notes_clean_confirm=yes \
     >"$log_dir/clean.log" 2>&1 || { echo "bench-deploy: clean failed, see $log_dir/clean.log" >&2; return 1; }
 }
-trap clean_stack EXIT
+clean_cluster() {
+  if [ "${BENCH_CLUSTER:-1}" = 1 ]; then
+    "$playbook" -i "$cluster_inventory" playbooks/clean.yml -e medical_notes_clean_confirm=yes "${cluster_args[@]}" \
+      >"$log_dir/clean-cluster.log" 2>&1 || { echo "bench-deploy: cluster clean failed, see $log_dir/clean-cluster.log" >&2; return 1; }
+  fi
+}
+clean_all() {
+  if [ "${BENCH_SINGLE:-1}" = 1 ]; then
+    clean_stack
+  fi
+  clean_cluster
+}
+trap clean_all EXIT
 
 container_ip() { docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$1"; }
 
@@ -151,59 +178,86 @@ echo "medical-notes deployment benchmark on $(hostname) ($(nproc) cores), $(date
   "stack $stack on 127.0.0.1:$port"
 echo "Docker userland proxy: $(pgrep -c -x docker-proxy || true) docker-proxy processes;" \
   "daemon.json: $(tr -d ' \n' </etc/docker/daemon.json 2>/dev/null || echo none)"
-clean_stack
-if [ "${BENCH_SKIP_COLD:-0}" = 1 ]; then
-  timed_playbook "deploy (site.yml, layer cache)" deploy site.yml
-else
-  timed_playbook "cold deploy (site.yml)" cold site.yml -e medical_notes_build_nocache=true
+# 1-5: the single-host stack of tests/bench.
+single_host_benchmark() {
+  if [ "${BENCH_SKIP_COLD:-0}" = 1 ]; then
+    timed_playbook "deploy (site.yml, layer cache)" deploy site.yml
+  else
+    timed_playbook "cold deploy (site.yml)" cold site.yml -e medical_notes_build_nocache=true
+  fi
+
+  noop_seconds=()
+  for ((run = 1; run <= noop_runs; run++)); do
+    echo "load average before no-op run $run: $(cut -d' ' -f1-3 /proc/loadavg)"
+    timed_playbook "no-op re-run $run (site.yml)" "noop-$run" site.yml
+    noop_seconds+=("$last_seconds")
+  done
+  printf '%-36s %7s s   (aim: at most 10 s)\n' "no-op re-run, median of $noop_runs" \
+    "$(printf '%s\n' "${noop_seconds[@]}" | median)"
+  timed_playbook "no-op re-run --check" check site.yml --check
+
+  if [ "${BENCH_SKIP_COLD:-0}" != 1 ]; then
+    timed_playbook "force_init (site.yml)" force-init site.yml -e medical_notes_force_init=true
+
+    # Polls until the command succeeds; gives up after 300 s.
+    wait_for() {
+      local deadline=$((SECONDS + 300))
+      until "$@"; do
+        if ((SECONDS > deadline)); then
+          echo "timed out waiting for: $*" >&2
+          exit 1
+        fi
+        sleep 0.2
+      done
+    }
+    health_ok() { curl -fsS -o /dev/null --cacert "$base_dir/tls/ca.crt" "https://localhost:$port/health" 2>/dev/null; }
+    docker_healthy() { [ "$(docker inspect --format '{{.State.Health.Status}}' "${stack}_api" 2>/dev/null)" = healthy ]; }
+    restarted_at=$(now)
+    docker restart "${stack}_postgres" "${stack}_api" >/dev/null
+    wait_for health_ok
+    health_ok_at=$(now)
+    wait_for docker_healthy
+    healthy_at=$(now)
+    printf '%-36s %7s s\n' "docker restart -> /health ok" "$(elapsed "$restarted_at" "$health_ok_at")"
+    printf '%-36s %7s s\n' "docker restart -> Docker 'healthy'" "$(elapsed "$restarted_at" "$healthy_at")"
+  fi
+
+  token=$(cat "$base_dir/secrets/api_token")
+  api_ip=$(container_ip "${stack}_api")
+  document_id=$(curl -fsS -H "Authorization: Bearer $token" "http://$api_ip:8000/documents" \
+    | python3 -c 'import json, sys; print(json.load(sys.stdin)[0])')
+  path=/documents/$document_id
+  echo "GET $path, wrk -t1 -c$wrk_connections -d${wrk_duration}s, keep-alive, $wrk_rounds rounds," \
+    "load average $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "(aim: the published port at least 85% of the container address)"
+  compare_addresses HTTPS "$(container_ip "${stack}_proxy")" 8443 https
+
+  timed_playbook "switch TLS off (site.yml)" tls-off site.yml -e medical_notes_tls_enabled=false
+  compare_addresses HTTP "$(container_ip "${stack}_api")" 8000 http
+  clean_stack
+}
+
+# 6: the simulated cluster, a no-op re-run with four hosts (one of them runs the API play after the other).
+cluster_benchmark() {
+  local runs=() run
+  inventory=$cluster_inventory
+  clean_cluster
+  timed_playbook "cluster deploy (site.yml, 4 hosts)" cluster-deploy site.yml "${cluster_args[@]}"
+  for ((run = 1; run <= cluster_noop_runs; run++)); do
+    echo "load average before cluster no-op run $run: $(cut -d' ' -f1-3 /proc/loadavg)"
+    timed_playbook "cluster no-op re-run $run (site.yml)" "cluster-noop-$run" site.yml "${cluster_args[@]}"
+    runs+=("$last_seconds")
+  done
+  printf '%-36s %7s s   (aim: at most 20 s)\n' "cluster no-op re-run, median of $cluster_noop_runs" \
+    "$(printf '%s\n' "${runs[@]}" | median)"
+  clean_cluster
+}
+
+if [ "${BENCH_SINGLE:-1}" = 1 ]; then
+  clean_stack
+  single_host_benchmark
 fi
-
-noop_seconds=()
-for ((run = 1; run <= noop_runs; run++)); do
-  echo "load average before no-op run $run: $(cut -d' ' -f1-3 /proc/loadavg)"
-  timed_playbook "no-op re-run $run (site.yml)" "noop-$run" site.yml
-  noop_seconds+=("$last_seconds")
-done
-printf '%-36s %7s s   (aim: at most 10 s)\n' "no-op re-run, median of $noop_runs" \
-  "$(printf '%s\n' "${noop_seconds[@]}" | median)"
-timed_playbook "no-op re-run --check" check site.yml --check
-
-if [ "${BENCH_SKIP_COLD:-0}" != 1 ]; then
-  timed_playbook "force_init (site.yml)" force-init site.yml -e medical_notes_force_init=true
-
-  # Polls until the command succeeds; gives up after 300 s.
-  wait_for() {
-    local deadline=$((SECONDS + 300))
-    until "$@"; do
-      if ((SECONDS > deadline)); then
-        echo "timed out waiting for: $*" >&2
-        exit 1
-      fi
-      sleep 0.2
-    done
-  }
-  health_ok() { curl -fsS -o /dev/null --cacert "$base_dir/tls/ca.crt" "https://localhost:$port/health" 2>/dev/null; }
-  docker_healthy() { [ "$(docker inspect --format '{{.State.Health.Status}}' "${stack}_api" 2>/dev/null)" = healthy ]; }
-  restarted_at=$(now)
-  docker restart "${stack}_postgres" "${stack}_api" >/dev/null
-  wait_for health_ok
-  health_ok_at=$(now)
-  wait_for docker_healthy
-  healthy_at=$(now)
-  printf '%-36s %7s s\n' "docker restart -> /health ok" "$(elapsed "$restarted_at" "$health_ok_at")"
-  printf '%-36s %7s s\n' "docker restart -> Docker 'healthy'" "$(elapsed "$restarted_at" "$healthy_at")"
+if [ "${BENCH_CLUSTER:-1}" = 1 ]; then
+  cluster_benchmark
 fi
-
-token=$(cat "$base_dir/secrets/api_token")
-api_ip=$(container_ip "${stack}_api")
-document_id=$(curl -fsS -H "Authorization: Bearer $token" "http://$api_ip:8000/documents" \
-  | python3 -c 'import json, sys; print(json.load(sys.stdin)[0])')
-path=/documents/$document_id
-echo "GET $path, wrk -t1 -c$wrk_connections -d${wrk_duration}s, keep-alive, $wrk_rounds rounds," \
-  "load average $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "(aim: the published port at least 85% of the container address)"
-compare_addresses HTTPS "$(container_ip "${stack}_proxy")" 8443 https
-
-timed_playbook "switch TLS off (site.yml)" tls-off site.yml -e medical_notes_tls_enabled=false
-compare_addresses HTTP "$(container_ip "${stack}_api")" 8000 http
 echo "logs: $log_dir"
