@@ -146,3 +146,14 @@ def test_a_wrong_ca_stops_the_deploy_before_any_change(deployed: ExternalPostgre
     }
     assert after == before
     assert request("GET", "/documents", token)[0] == 200
+
+
+def test_an_external_server_without_its_ca_is_refused_before_any_change(
+    external_postgres: ExternalPostgres,
+) -> None:
+    result = run_playbook(
+        "site.yml", "-e", f"medical_notes_postgres_password_file={external_postgres.password_file}"
+    )
+    assert result.returncode != 0
+    assert "is required for an external database with sslmode verify-full" in " ".join(result.stdout.split())
+    assert recap_changed(result.stdout) == 0
