@@ -79,9 +79,11 @@ def external_postgres() -> Iterator[ExternalPostgres]:
                 f"-c hba_file={directory}/pg_hba.conf",
             ]
         )
-        as_postgres(
-            [*server_ctl, "--log", str(directory / "server.log"), "--options", options, "--wait", "start"]
-        )
+        log = directory / "server.log"
+        try:
+            as_postgres([*server_ctl, "--log", str(log), "--options", options, "--wait", "start"])
+        except RuntimeError as error:
+            raise RuntimeError(f"{error}\n{log.read_text()[-2000:] if log.exists() else ''}") from None
         server = ExternalPostgres(directory, server_ca, wrong_ca_file, password_file)
         server.psql(f"CREATE ROLE {ROLE} LOGIN PASSWORD '{password}'")
         server.psql(f"CREATE DATABASE {DATABASE} OWNER {ROLE}")

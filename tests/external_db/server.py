@@ -17,7 +17,7 @@ from cryptography.x509.oid import NameOID
 
 PG_BIN_DIR = Path(os.environ.get("PG_BIN_DIR", "/usr/lib/postgresql/15/bin"))
 LISTEN_ADDRESS = "172.17.0.1"
-PORT = 15843
+PORT = 15987
 DATABASE = "mn_ext_notes"
 ROLE = "mn_ext_user"
 

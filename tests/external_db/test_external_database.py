@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 INVENTORY = ROOT / "tests" / "external_db" / "inventory" / "hosts.yml"
 STACK = "mn_ext"
 BASE_DIR = Path("/opt/mn-ext")
-PORT = 18843
+PORT = 18987
 
 
 def run_playbook(playbook: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -93,7 +93,7 @@ def test_no_postgres_container_and_the_api_verifies_the_server(deployed: Externa
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     assert (
-        f"DATABASE_URL=postgresql://{ROLE}@172.17.0.1:15843/{DATABASE}"
+        f"DATABASE_URL=postgresql://{ROLE}@172.17.0.1:15987/{DATABASE}"
         "?sslmode=verify-full&sslrootcert=/run/medical-notes/database-ca/ca.crt"
     ) in environment
     assert (BASE_DIR / "tls" / "database" / "ca.crt").read_text() == deployed.ca_file.read_text()
@@ -134,7 +134,7 @@ def test_a_wrong_ca_stops_the_deploy_before_any_change(deployed: ExternalPostgre
     }
     result = run_playbook("site.yml", *connection_settings(deployed, deployed.wrong_ca_file))
     assert result.returncode != 0
-    assert "PostgreSQL at 172.17.0.1:15843: the certificate does not verify" in result.stdout, result.stdout[
+    assert "PostgreSQL at 172.17.0.1:15987: the certificate does not verify" in result.stdout, result.stdout[
         -4000:
     ]
     assert "Nothing on localhost was changed" in result.stdout
