@@ -21,7 +21,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
 .PHONY: help venv lock docs deploy build run stop logs rebuild clean images docker docker-start \
         postgresql-server chromium test lint test-app test-extraction test-browser test-deploy test-images \
-        test-molecule test-cluster test-docker test-stack test-ops test-edge isolation-snapshot isolation-check \
+        test-molecule test-cluster test-docker test-stack test-ops test-edge test-external-db isolation-snapshot isolation-check \
         bench-api bench-deploy bench-backup bench-tls eval-extraction backup restore rollback status
 
 help: ## List the targets
@@ -83,7 +83,7 @@ status: venv ## Containers, API images and the time of the last good backup
 # ---- tests ---------------------------------------------------------------------------------
 # The isolation proof runs around the rest: snapshot of the default stack first, check last.
 TEST_SUITE := test-app test-extraction test-browser test-deploy test-images test-stack test-ops test-edge test-molecule \
-              test-cluster
+              test-cluster test-external-db
 test: venv lint test-docker isolation-snapshot $(TEST_SUITE) isolation-check ## Run every test (what CI runs)
 
 lint: venv ## ruff, yamllint, ansible-lint (production), hadolint, shellcheck, docs/variables.md current
@@ -151,6 +151,9 @@ chromium:
 # HTTPS on 127.0.0.1:18443, /opt/mn-tls).
 test-edge: venv test-docker ## TLS proxy, secrets out of environments, PostgreSQL hardening, clients, Vault
 	$(BIN)/pytest tests/edge
+
+test-external-db: venv test-docker postgresql-server ## The stack on an external PostgreSQL (TLS, verify-full), stack mn_ext
+	$(BIN)/pytest tests/external_db
 
 # The tests start their own PostgreSQL 15 server (as the postgres user) from Debian's binaries.
 postgresql-server:

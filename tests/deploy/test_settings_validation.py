@@ -61,6 +61,24 @@ def run_site(*extra_vars: str, check_mode: bool = False) -> subprocess.Completed
         (["medical_notes_stack_name=Prod-1"], "medical_notes_stack_name must be 1-40 lowercase letters"),
         # The test inventory's stack may never take the default stack's names.
         (["medical_notes_stack_name=medical_notes"], "may not use the default stack's names"),
+        # PostgreSQL over TLS and pg_hba.conf.
+        (
+            ["medical_notes_network_ip_range=10.1.0.0/25"],
+            "are networks in CIDR notation (the range only with a subnet)",
+        ),
+        (
+            ["medical_notes_postgres_sslmode=verify"],
+            "medical_notes_postgres_sslmode must be one of: , disable, allow, prefer, require, verify-ca, "
+            "verify-full, got: verify",
+        ),
+        (
+            ['{"medical_notes_postgres_client_address": "10.0.0.0/8 trust"}'],
+            'medical_notes_postgres_client_address is an address, network or host name (got "10.0.0.0/8',
+        ),
+        (
+            ["medical_notes_postgres_ca_file=/nonexistent/ca.crt"],
+            "medical_notes_postgres_ca_file must be a file",
+        ),
     ],
 )
 def test_wrong_settings_fail_before_any_change(extra_vars: list[str], message: str) -> None:
