@@ -136,7 +136,8 @@ def test_restore_brings_back_exactly_what_was_backed_up(api: httpx.Client) -> No
     assert documents_snapshot() == expected
     for document in created:
         response = api.get(f"/documents/{document['id']}")
-        assert response.status_code == 200
+        # Who answered matters when this fails: the proxy (HTML) or the API (JSON detail).
+        assert response.status_code == 200, (response.headers.get("content-type"), response.text[:300])
         assert response.json() == document
     kept = re.search(rf"kept in the database ({DB_NAME}_before_restore_\d{{8}}_\d{{6}})", run.text)
     assert kept, run.output[-3000:]
