@@ -27,6 +27,8 @@ STATUS_FILE = STATE_DIR / "backup-status.json"
 IMAGES_FILE = STATE_DIR / "api-images.json"
 POSTGRES_CONTAINER = "mn_bkp_postgres"
 API_CONTAINER = "mn_bkp_api"
+PROXY_CONTAINER = "mn_bkp_proxy"
+NETWORK = "mn_bkp_net"
 BACKUP_CONTAINER = "mn_bkp_backup"
 API_IMAGE_NAME = "mn_bkp/api"
 API_URL = "https://127.0.0.1:18300"
@@ -107,6 +109,32 @@ def container_identity(client: docker.DockerClient, name: str) -> tuple[str, str
     """ID, start time and image of a container: all three stay the same when nothing touched it."""
     container = client.containers.get(name)
     return container.id, container.attrs["State"]["StartedAt"], container.attrs["Config"]["Image"]
+
+
+@dataclass(frozen=True)
+class BalancedServer:
+    """The load balancer's view of the API instance (HAProxy's `show servers state`)."""
+
+    address: str
+    running: bool
+    last_check_passed: bool
+
+
+def balanced_api_server(client: docker.DockerClient) -> BalancedServer:
+    """Ask HAProxy through its runtime API on the proxy container's loopback (haproxy.cfg.j2)."""
+    command = 'exec 3<>/dev/tcp/127.0.0.1/9999 && printf "%s\\n" "$1" >&3 && cat <&3'
+    result = client.containers.get(PROXY_CONTAINER).exec_run(
+        ["bash", "-c", command, "runtime", "show servers state api"]
+    )
+    assert result.exit_code == 0, result.output
+    lines = [line.split() for line in result.output.decode().splitlines()]
+    fields = next(line for line in lines if line[1:2] == ["api"] and line[3] == "api1")
+    # srv_addr, srv_op_state (2: running), srv_check_result (3: passed)
+    return BalancedServer(address=fields[4], running=fields[5] == "2", last_check_passed=fields[11] == "3")
+
+
+def container_address(client: docker.DockerClient, name: str) -> str:
+    return client.containers.get(name).attrs["NetworkSettings"]["Networks"][NETWORK]["IPAddress"]
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float, message: str, interval: float = 0.5) -> None:

@@ -20,6 +20,9 @@ from ops.support import (
     DB_NAME,
     STATE_DIR,
     STATUS_FILE,
+    BalancedServer,
+    balanced_api_server,
+    container_address,
     container_identity,
     databases,
     documents_snapshot,
@@ -108,7 +111,9 @@ def test_backup_writes_a_private_checked_file_and_the_status(stack: None) -> Non
     assert json.loads(seen_by_api.stdout) == status
 
 
-def test_restore_brings_back_exactly_what_was_backed_up(api: httpx.Client) -> None:
+def test_restore_brings_back_exactly_what_was_backed_up(
+    api: httpx.Client, docker_client: docker.DockerClient
+) -> None:
     created = []
     for note in NOTES:
         response = api.post("/documents", json=note)
@@ -132,13 +137,19 @@ def test_restore_brings_back_exactly_what_was_backed_up(api: httpx.Client) -> No
     run = restore(path, "medical_notes_restore_confirm=yes")
 
     assert run.returncode == 0, run.output[-5000:]
-    assert f"Documents before: {len(expected) - 1}, after: {len(expected)}" in run.text
-    assert documents_snapshot() == expected
-    for document in created:
+    # "Healthy" means the load balancer balances the restarted API again: HAProxy sends requests to
+    # its current address and its last health check passed (else the next requests get its 503).
+    assert balanced_api_server(docker_client) == BalancedServer(
+        address=container_address(docker_client, API_CONTAINER), running=True, last_check_passed=True
+    )
+    # Read right away through the published port, every document a few times.
+    for document in created * 3:
         response = api.get(f"/documents/{document['id']}")
         # Who answered matters when this fails: the proxy (HTML) or the API (JSON detail).
         assert response.status_code == 200, (response.headers.get("content-type"), response.text[:300])
         assert response.json() == document
+    assert f"Documents before: {len(expected) - 1}, after: {len(expected)}" in run.text
+    assert documents_snapshot() == expected
     kept = re.search(rf"kept in the database ({DB_NAME}_before_restore_\d{{8}}_\d{{6}})", run.text)
     assert kept, run.output[-3000:]
     assert kept.group(1) in databases()

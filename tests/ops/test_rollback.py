@@ -17,6 +17,9 @@ from ops.support import (
     BACKUP_DIR,
     IMAGES_FILE,
     REPO,
+    BalancedServer,
+    balanced_api_server,
+    container_address,
     documents_snapshot,
     run_playbook,
 )
@@ -70,6 +73,10 @@ def test_upgrade_backs_up_first_and_rollback_returns_to_the_previous_image(
     assert rollback.returncode == 0, rollback.output[-6000:]
     assert f"The API now runs {old_image}" in rollback.text
     assert docker_client.containers.get(API_CONTAINER).attrs["Config"]["Image"] == old_image
+    # The replaced container is balanced again (its new address, its last check passed).
+    assert balanced_api_server(docker_client) == BalancedServer(
+        address=container_address(docker_client, API_CONTAINER), running=True, last_check_passed=True
+    )
     assert api.get("/health").json()["status"] == "ok"
     record = image_record()
     assert record["current"]["image"] == old_image
