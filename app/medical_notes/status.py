@@ -1,4 +1,4 @@
-"""The `status` command's JSON: a stable, documented summary that Ansible gathers facts from.
+"""The JSON of the `status` command and of GET /status: a stable summary that Ansible gathers facts from.
 
 Keys (all always present):
   version                str    package version
@@ -19,6 +19,7 @@ Keys (all always present):
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from medical_notes import __version__, db
@@ -57,7 +58,8 @@ async def collect_status(settings: Settings) -> dict[str, Any]:
         finally:
             await connection.close()
 
-    index = inspect_index(settings)
+    # Reads and loads the index files: off the event loop when the API asks.
+    index = await asyncio.to_thread(inspect_index, settings)
     status.update(
         {
             "index_present": index.present,

@@ -96,6 +96,44 @@ def test_removed_settings_leave_the_containers(
     assert_serves(deployed_stack)
 
 
+def task_output(run_output: str, task: str) -> str:
+    return run_output.split(f"TASK [{task}]")[1].split("TASK [")[0]
+
+
+def test_a_rerun_seeds_and_indexes_again_what_is_gone(
+    deployed_stack: Stack, docker_client: docker.DockerClient
+) -> None:
+    """The state check asks the running API container (GET /status): no documents left and no index
+    files make a re-run seed and index again, without replacing a container."""
+    token, ca_file = deployed_stack.token(), deployed_stack.ca_file
+    documents = f"{deployed_stack.url}/documents"
+    status, document_ids = http("GET", documents, token=token, cafile=ca_file)
+    assert status == 200
+    assert document_ids
+    for document_id in document_ids:
+        deleted, _ = http("DELETE", f"{documents}/{document_id}", token=token, cafile=ca_file)
+        assert deleted == 204
+    index_dir = Path(docker_client.volumes.get(deployed_stack.volumes[1]).attrs["Mountpoint"])
+    index_files = sorted(index_dir.iterdir())
+    assert index_files
+    for path in index_files:
+        path.unlink()
+    before = container_state(docker_client, deployed_stack)
+
+    run = run_playbook("site.yml")
+
+    assert run.returncode == 0, run.tail()
+    assert "ok: [localhost]" in task_output(
+        run.output, "medical_notes_api : Ask the API container for the state of the stack (documents, index)"
+    )
+    assert "changed: [localhost]" in task_output(run.output, "medical_notes_api : Seed the shipped notes")
+    assert "changed: [localhost]" in task_output(run.output, "medical_notes_api : Build the guideline index")
+    assert run.changed == 2, run.tail()
+    assert container_state(docker_client, deployed_stack) == before
+    assert sorted(index_dir.iterdir()) == index_files
+    assert_serves(deployed_stack)
+
+
 def stop_the_daemon() -> None:
     """Stop dockerd the way a reboot or a crash does; live-restore keeps the containers running."""
     if Path("/run/systemd/system").is_dir():

@@ -37,7 +37,7 @@ LISTENER_PING_SECONDS = 30.0
 # API token into a session of its own (medical_notes.ui) and applies the same scopes.
 PUBLIC_PATHS = frozenset({"/health", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json", "/ui"})
 PUBLIC_PREFIXES = ("/ui/", "/static/")
-ADMIN_PATHS = frozenset({"/audit", "/metrics"})
+ADMIN_PATHS = frozenset({"/audit", "/metrics", "/status"})
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 

@@ -31,6 +31,7 @@ from medical_notes.api.services import Services
 from medical_notes.cache import input_hash, note_hash
 from medical_notes.extraction.terminology import TerminologyUnavailable
 from medical_notes.fhir import build_bundle
+from medical_notes.status import collect_status
 
 
 def too_long(field: str, limit: int) -> RequestValidationError:
@@ -106,6 +107,10 @@ class Handlers:
             "maintenance": self.services.backup_status().as_health(),
         }
         return (503 if problems else 200), body
+
+    async def status(self) -> tuple[int, dict[str, Any]]:
+        body = await collect_status(self.services.settings)
+        return (200 if body["database_ok"] else 503), body
 
     def metrics(self) -> bytes:
         self.services.sample_pool()

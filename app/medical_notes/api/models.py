@@ -265,6 +265,26 @@ class HealthResponse(BaseModel):
     )
 
 
+class StatusResponse(BaseModel):
+    """What `python -m medical_notes status` prints; the deployment seeds and indexes from it."""
+
+    version: str
+    database_ok: bool = Field(description="a query round trip worked")
+    database_error: str | None = Field(description="why not, when database_ok is false")
+    schema_version: int | None = Field(description="applied schema migration; null before the first start")
+    documents: int = Field(description="rows in documents (0 when the database is not readable)")
+    shipped_notes: int = Field(description="note files in SOAP_NOTES_DIR")
+    shipped_notes_present: int = Field(description="of those, how many have a row")
+    index_present: bool = Field(description="index files exist in FAISS_INDEX_DIR")
+    index_valid: bool = Field(
+        description="the files load, match each other, the guideline sources and the embedding settings"
+    )
+    index_reason: str | None = Field(description="why the index is not valid")
+    index_chunks: int
+    index_documents: int
+    embedding: dict[str, Any] = Field(description="provider, model, dim: of the index, else of the settings")
+
+
 class ErrorResponse(BaseModel):
     detail: str
 

@@ -24,6 +24,7 @@ from medical_notes.api.models import (
     QueryNoteRequest,
     QuestionRequest,
     QuestionResponse,
+    StatusResponse,
     SummarizeRequest,
     SummaryResponse,
     ToFhirRequest,
@@ -80,6 +81,14 @@ def build_router(handlers: Handlers) -> APIRouter:
     async def metrics() -> Response:
         """Request, latency, database pool, cache, index and backup metrics (see docs/reliability.md)."""
         return Response(handlers.metrics(), media_type=CONTENT_TYPE_LATEST)
+
+    @router.get("/status", response_model=StatusResponse, responses={503: {"model": StatusResponse}})
+    async def status() -> Response:
+        """Documents in the database and the state of this instance's index files, as the `status`
+        command prints them (the deployment seeds and indexes from it); 503 when the database does
+        not answer. Scope: admin."""
+        code, body = await handlers.status()
+        return FastJSONResponse(body, status_code=code)
 
     @router.get("/documents", response_model=list[int], responses=UNAVAILABLE)
     async def list_documents() -> Response:
