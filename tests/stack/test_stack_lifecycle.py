@@ -51,6 +51,10 @@ def assert_serves(stack: Stack) -> None:
     assert len(documents) > 0
 
 
+def task_output(run_output: str, task: str) -> str:
+    return run_output.split(f"TASK [{task}]")[1].split("TASK [")[0]
+
+
 def test_check_mode_reports_a_change_and_makes_none(
     deployed_stack: Stack, docker_client: docker.DockerClient
 ) -> None:
@@ -63,12 +67,31 @@ def test_check_mode_reports_a_change_and_makes_none(
     assert run.returncode == 0, run.tail()
     assert run.failed == 0
     assert run.changed >= 2, run.tail()  # .env and the API container would change
-    api_task = run.output.split("TASK [medical_notes_api : Run the API container]")[1].split("TASK [")[0]
+    api_task = task_output(run.output, "medical_notes_api : Run the API container")
     assert "changed: [localhost]" in api_task, api_task
     assert container_state(docker_client, deployed_stack) == before
     assert sha256_of(env_file) == env_before
     api_env = docker_client.api.inspect_container(deployed_stack.api_container)["Config"]["Env"]
     assert "LOG_LEVEL=debug" not in api_env
+
+
+def test_check_mode_of_switching_tls_off_reports_it_and_changes_nothing(
+    deployed_stack: Stack, docker_client: docker.DockerClient
+) -> None:
+    """Check mode cannot ask the way in the new way (plain HTTP on a port the TLS proxy still holds):
+    it reports the switch and does not wait for an answer that cannot come."""
+    before = container_state(docker_client, deployed_stack)
+    proxy_before = docker_client.api.inspect_container(deployed_stack.proxy_container)["Id"]
+
+    run = run_playbook("site.yml", "--check", extra_vars={"medical_notes_tls_enabled": False})
+
+    assert run.returncode == 0, run.tail()
+    assert run.failed == 0
+    removal = task_output(run.output, "medical_notes_lb : Remove the TLS proxy of an earlier deploy")
+    assert "changed: [localhost]" in removal, removal
+    assert container_state(docker_client, deployed_stack) == before
+    assert docker_client.api.inspect_container(deployed_stack.proxy_container)["Id"] == proxy_before
+    assert_serves(deployed_stack)
 
 
 def test_removed_settings_leave_the_containers(
@@ -94,10 +117,6 @@ def test_removed_settings_leave_the_containers(
     assert api["Config"]["Labels"][STACK_LABEL] == deployed_stack.name
     assert api["Config"]["Labels"][TEST_LABEL] == "true"
     assert_serves(deployed_stack)
-
-
-def task_output(run_output: str, task: str) -> str:
-    return run_output.split(f"TASK [{task}]")[1].split("TASK [")[0]
 
 
 def test_a_rerun_seeds_and_indexes_again_what_is_gone(
