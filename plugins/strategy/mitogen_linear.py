@@ -5,7 +5,7 @@ instead of starting a fresh interpreter (and re-importing the Docker SDK) for ev
 no-op re-run of site.yml needs about half the CPU time (docs/performance.md). The package comes
 from requirements-dev.txt; without it the plain linear strategy runs, with a warning.
 
-Three changes to what the two packages do, each measured in docs/performance.md:
+Four changes to what the two packages do, each measured in docs/performance.md:
 
 - Mitogen's CPU affinity policy is switched off: on a machine with two or three CPUs it pins the
   controller, every worker and every module interpreter to one CPU and keeps the other for its
@@ -41,7 +41,7 @@ else:
     ansible_mitogen.affinity.policy = ansible_mitogen.affinity.Policy()
 
     class StrategyModule(MitogenLinear):
-        """Mitogen's linear strategy, with the collection list built once and frozen memory."""
+        """Mitogen's linear strategy; the controller prepares what every worker would redo."""
 
         def run(self, iterator, play_context, result=0):
             collection_dirs = tuple(
