@@ -23,6 +23,7 @@ Four changes to what the two packages do, each measured in docs/performance.md:
   and wrap every builtin filter and test again; the controller loads them once before the first fork.
 """
 
+import functools
 import gc
 
 from ansible.utils.display import Display
@@ -40,20 +41,25 @@ except ImportError as error:
 else:
     ansible_mitogen.affinity.policy = ansible_mitogen.affinity.Policy()
 
+    @functools.cache
+    def _prepare_workers() -> None:
+        """Once per run (a strategy object runs each play): what every worker would do again."""
+        collection_dirs = tuple(
+            path.decode("utf-8") for path in ansible.collections.list.list_collection_dirs()
+        )
+
+        def load_collections(invocation):
+            invocation._extra_sys_paths.update(collection_dirs)
+
+        ansible_mitogen.planner._load_collections = load_collections
+        filter_loader.get("ansible.builtin.bool")
+        test_loader.get("ansible.builtin.truthy")
+
     class StrategyModule(MitogenLinear):
         """Mitogen's linear strategy; the controller prepares what every worker would redo."""
 
         def run(self, iterator, play_context, result=0):
-            collection_dirs = tuple(
-                path.decode("utf-8") for path in ansible.collections.list.list_collection_dirs()
-            )
-
-            def load_collections(invocation):
-                invocation._extra_sys_paths.update(collection_dirs)
-
-            ansible_mitogen.planner._load_collections = load_collections
-            filter_loader.get("ansible.builtin.bool")
-            test_loader.get("ansible.builtin.truthy")
+            _prepare_workers()
             return super().run(iterator, play_context, result)
 
         def _queue_task(self, host, task, task_vars, play_context):
