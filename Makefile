@@ -19,72 +19,98 @@ TEST_INVENTORY := tests/inventory/hosts.yml
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: help venv lock docs deploy build run stop logs rebuild clean images docker docker-start \
+.PHONY: help venv venv-deploy lock docs deploy build run stop logs rebuild clean images docker docker-start \
         postgresql-server chromium test lint test-app test-extraction test-browser test-deploy test-images \
-        test-molecule test-cluster test-docker test-stack test-ops test-edge test-external-db isolation-snapshot isolation-check \
+        test-molecule test-cluster test-docker test-fresh-host fresh-host-clean test-stack test-ops test-edge test-external-db isolation-snapshot isolation-check \
         bench-api bench-deploy bench-backup bench-tls eval-extraction backup restore rollback status
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-19s %s\n", $$1, $$2}'
 
-$(BIN)/activate: requirements.txt requirements-dev.txt
+# Two sets of tools in one virtualenv, each installed from its lock (every file pinned with its
+# sha256, --require-hashes): the deploy tools (Ansible, the Docker SDK) for the deployment and
+# operations targets, and on top of them the test and lint tools for the test targets. --no-compile:
+# the ~30,000 files of the collections are compiled when they are first imported, if ever.
+PIP_INSTALL := $(BIN)/pip install --quiet --disable-pip-version-check --no-compile --require-hashes
+
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || { apt-get update -q && apt-get install -y -q python3-venv && $(PYTHON) -m venv $(VENV); }
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements-dev.txt
+
+$(VENV)/.deploy-tools: requirements-deploy.lock | $(BIN)/python
+	$(PIP_INSTALL) -r requirements-deploy.lock
 	touch $@
 
-venv: $(BIN)/activate ## Create the controller virtualenv (Ansible, test and lint tools)
+$(VENV)/.dev-tools: requirements-dev.lock $(VENV)/.deploy-tools
+	$(PIP_INSTALL) -r requirements-dev.lock
+	touch $@
+
+venv-deploy: $(VENV)/.deploy-tools ## Create the controller virtualenv with the deploy tools only (Ansible, Docker SDK)
+
+venv: $(VENV)/.dev-tools ## Create the controller virtualenv with the deploy, test and lint tools
+
+# FAST=1: Mitogen's connection layer through the project's strategy plugin (plugins/strategy), which
+# changes private parts of Ansible and Mitogen; opt-in, for re-runs (docs/performance.md). The default
+# is Ansible's own linear strategy.
+ifeq ($(FAST),1)
+export ANSIBLE_STRATEGY_PLUGINS := $(CURDIR)/plugins/strategy
+export ANSIBLE_STRATEGY := mitogen_linear
+endif
 
 # ---- deployment (the seed's make commands) -------------------------------------------------
-deploy: venv ## Deploy or update the whole stack (builds what changed)
+deploy: venv-deploy ## Deploy or update the whole stack (builds what changed)
 	$(PLAYBOOK) site.yml $(ANSIBLE_ARGS)
 
 build: deploy ## Same as deploy: build changed images and (re)start what changed
 
-run: venv ## Start the existing containers without building
+run: venv-deploy ## Start the existing containers without building
 	$(PLAYBOOK) playbooks/run.yml $(ANSIBLE_ARGS)
 
-stop: venv ## Stop the containers (data stays in the volumes)
+stop: venv-deploy ## Stop the containers (data stays in the volumes)
 	$(PLAYBOOK) playbooks/stop.yml $(ANSIBLE_ARGS)
 
-logs: venv ## Show recent API logs (LINES=500 for more)
+logs: venv-deploy ## Show recent API logs (LINES=500 for more)
 	$(PLAYBOOK) playbooks/logs.yml $(if $(LINES),-e medical_notes_logs_lines=$(LINES)) $(ANSIBLE_ARGS)
 
 # Full setting names: extra-vars beat the inventory's group_vars, so these always take effect.
-rebuild: venv ## Re-seed and re-index (medical_notes_force_init=true); user documents are kept
+rebuild: venv-deploy ## Re-seed and re-index (medical_notes_force_init=true); user documents are kept
 	$(PLAYBOOK) site.yml -e medical_notes_force_init=true $(ANSIBLE_ARGS)
 
-clean: venv ## Remove the stack's labelled containers, network, volumes, image (CONFIRM=yes: deletes patient data)
+clean: venv-deploy ## Remove the stack's labelled containers, network, volumes, image (CONFIRM=yes: deletes patient data)
 	$(PLAYBOOK) playbooks/clean.yml -e medical_notes_clean_confirm=$(CONFIRM) $(ANSIBLE_ARGS)
 
-images: venv ## Make sure the base images exist (pull, or build from the Debian mirror)
+images: venv-deploy ## Make sure the base images exist (pull, or build from the Debian mirror)
 	$(PLAYBOOK) playbooks/images.yml $(ANSIBLE_ARGS)
 
-docker: venv ## Install and start the Docker engine on the target (our docker_engine role)
+docker: venv-deploy ## Install and start the Docker engine on the target (our docker_engine role)
 	$(PLAYBOOK) playbooks/docker.yml $(ANSIBLE_ARGS)
 
-docker-start: venv ## Start the installed Docker daemon if it is not running (no install, no configuration)
+docker-start: venv-deploy ## Start the installed Docker daemon if it is not running (no install, no configuration)
 	$(PLAYBOOK) playbooks/docker-start.yml $(ANSIBLE_ARGS)
 
 # ---- backups, restore, rollback (docs/backup-and-restore.md) -------------------------------
-backup: venv ## Back up the database now (pg_dump into <base_dir>/backups, with .sha256)
+backup: venv-deploy ## Back up the database now (pg_dump into <base_dir>/backups, with .sha256)
 	$(PLAYBOOK) playbooks/backup.yml $(ANSIBLE_ARGS)
 
-restore: venv ## Restore BACKUP=<path> (needs CONFIRM=yes; the current database is kept aside)
+restore: venv-deploy ## Restore BACKUP=<path> (needs CONFIRM=yes; the current database is kept aside)
 	$(PLAYBOOK) playbooks/restore.yml -e medical_notes_restore_file='$(BACKUP)' \
 	  -e medical_notes_restore_confirm=$(CONFIRM) $(ANSIBLE_ARGS)
 
-rollback: venv ## Run the API on the previous image again
+rollback: venv-deploy ## Run the API on the previous image again
 	$(PLAYBOOK) playbooks/rollback.yml $(ANSIBLE_ARGS)
 
-status: venv ## Containers, API images and the time of the last good backup
+status: venv-deploy ## Containers, API images and the time of the last good backup
 	$(PLAYBOOK) playbooks/status.yml $(ANSIBLE_ARGS)
 
 # ---- tests ---------------------------------------------------------------------------------
-# The isolation proof runs around the rest: snapshot of the default stack first, check last.
+# The stages of `make test`, in this order, each timed (scripts/test_stages.sh prints the table):
+# first the README's deploy on this machine with Docker removed (CI only: test-fresh-host), then the
+# isolation proof around the rest (snapshot of the default stack first, check last), and last the
+# removal of the fresh-host stage's stack.
 TEST_SUITE := test-app test-extraction test-browser test-deploy test-images test-stack test-ops test-edge test-molecule \
               test-cluster test-external-db
-test: venv lint test-docker isolation-snapshot $(TEST_SUITE) isolation-check ## Run every test (what CI runs)
+TEST_STAGES := lint test-fresh-host test-docker isolation-snapshot $(TEST_SUITE) isolation-check fresh-host-clean
+test: venv ## Run every test (what CI runs), with a table of how long each stage took
+	scripts/test_stages.sh $(TEST_STAGES)
 
 lint: venv ## ruff, yamllint, ansible-lint (production), hadolint, shellcheck, docs/variables.md current
 	$(BIN)/ruff check .
@@ -95,13 +121,17 @@ lint: venv ## ruff, yamllint, ansible-lint (production), hadolint, shellcheck, d
 	$(BIN)/shellcheck docker/*.sh roles/base_images/files/*/*.sh roles/medical_notes/files/*.sh scripts/*.sh .ci/run
 	$(BIN)/python scripts/variables_doc.py --check
 
-# Every runtime dependency, transitive ones included, pinned with the sha256 of each file; the image
-# installs it with --require-hashes. Run after changing requirements.txt.
-lock: venv ## Regenerate requirements.lock and requirements-terminology.lock (pins with hashes)
-	$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url \
-	  --no-emit-find-links --output-file requirements.lock requirements.txt
-	$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url \
-	  --no-emit-find-links --output-file requirements-terminology.lock requirements-terminology.txt
+# Every dependency, transitive ones included, pinned with the sha256 of each file: the image installs
+# requirements.lock with --require-hashes, the controller's virtualenv the deploy and dev locks. The
+# deploy and dev locks are compiled against requirements.lock, so a package they share with the
+# image has the image's version. Run after changing any requirements*.txt.
+LOCK := $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url \
+  --no-emit-find-links
+lock: venv ## Regenerate the lock files (requirements*.lock: pins with hashes) from requirements*.txt
+	$(LOCK) --output-file requirements.lock requirements.txt
+	$(LOCK) --output-file requirements-terminology.lock requirements-terminology.txt
+	$(LOCK) --output-file requirements-deploy.lock requirements-deploy.txt
+	$(LOCK) --output-file requirements-dev.lock requirements-dev.txt
 
 docs: venv ## Regenerate docs/variables.md from the roles' defaults
 	$(BIN)/python scripts/variables_doc.py
@@ -117,6 +147,12 @@ test-browser: venv postgresql-server chromium ## API docs and the console in hea
 
 test-deploy: venv ## Wrong deployment settings fail before anything changes
 	$(BIN)/pytest tests/deploy
+
+test-fresh-host: venv ## CI only: remove Docker, then the README's deploy from a fresh clone (tests/fresh_host)
+	$(BIN)/pytest tests/fresh_host/test_fresh_host.py::test_the_readme_deploy_on_a_host_without_docker
+
+fresh-host-clean: venv ## Remove the default stack that test-fresh-host deployed (after the isolation check)
+	$(BIN)/pytest tests/fresh_host/test_fresh_host.py::test_remove_the_fresh_host_stack
 
 test-docker: venv ## Install and start the Docker engine for the tests (test inventory)
 	$(PLAYBOOK) -i $(TEST_INVENTORY) playbooks/docker.yml

@@ -1,9 +1,15 @@
-"""Ansible's linear strategy with Mitogen's connection layer (the `strategy` of ansible.cfg).
+"""Opt-in (`make deploy FAST=1`): Ansible's linear strategy with Mitogen's connection layer.
+
+Not the default (ansible.cfg keeps Ansible's own linear strategy): this plugin changes private
+parts of Ansible and Mitogen, which no release of either promises to keep, and Mitogen runs modules
+in its own interpreter, where a module that respawns itself under another Python (the apt module on
+a host whose Ansible interpreter lacks the apt bindings, as on a fresh host) fails. Use it for
+re-runs on a deployed host; the first deploy of a host takes the default path.
 
 Mitogen keeps one Python interpreter per host for the whole play and runs each module in it,
-instead of starting a fresh interpreter (and re-importing the Docker SDK) for every task: the
-no-op re-run of site.yml needs about half the CPU time (docs/performance.md). The package comes
-from requirements-dev.txt; without it the plain linear strategy runs, with a warning.
+instead of starting a fresh interpreter (and re-importing the Docker SDK) for every task: a no-op
+re-run of site.yml needs less CPU time (docs/performance.md). The package comes from
+requirements-deploy.txt; without it the plain linear strategy runs, with a warning.
 
 Four changes to what the two packages do, each measured in docs/performance.md:
 

@@ -117,14 +117,21 @@ class PlaybookRun:
         return self.output[-4000:]
 
 
-def run_playbook(playbook: str, *args: str, extra_vars: dict[str, Any] | None = None) -> PlaybookRun:
-    """ansible-playbook with the test inventory; extra_vars go in as one JSON -e."""
+def run_playbook(
+    playbook: str, *args: str, extra_vars: dict[str, Any] | None = None, env: dict[str, str] | None = None
+) -> PlaybookRun:
+    """ansible-playbook with the test inventory; extra_vars go in as one JSON -e, env on top of ours."""
     argv = [str(ANSIBLE_PLAYBOOK), "-i", str(TEST_INVENTORY), playbook, *args]
     if extra_vars:
         argv += ["-e", json.dumps(extra_vars)]
-    env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
+    environment = {
+        **os.environ,
+        "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+        "ANSIBLE_NOCOLOR": "1",
+        **(env or {}),
+    }
     result = subprocess.run(
-        argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=1200, check=False
+        argv, cwd=REPO, env=environment, capture_output=True, text=True, timeout=1200, check=False
     )
     return PlaybookRun(result.returncode, result.stdout + result.stderr)
 

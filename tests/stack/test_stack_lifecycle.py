@@ -119,6 +119,34 @@ def test_removed_settings_leave_the_containers(
     assert_serves(deployed_stack)
 
 
+# What `make deploy FAST=1` sets (Makefile): the opt-in Mitogen strategy of plugins/strategy.
+FAST = {
+    "ANSIBLE_STRATEGY_PLUGINS": str(Path(__file__).resolve().parents[2] / "plugins" / "strategy"),
+    "ANSIBLE_STRATEGY": "mitogen_linear",
+}
+
+
+def test_a_rerun_changes_nothing_with_the_default_and_the_fast_strategy(
+    deployed_stack: Stack, docker_client: docker.DockerClient
+) -> None:
+    """Both ways to run site.yml converge to the same stack: a re-run of either changes nothing."""
+    converge = run_playbook("site.yml")  # the inventory as it is (no-op after the test above)
+    assert converge.returncode == 0, converge.tail()
+    before = container_state(docker_client, deployed_stack)
+
+    default = run_playbook("site.yml", env={"ANSIBLE_STRATEGY": "linear"})
+    fast = run_playbook("site.yml", env=FAST)
+
+    assert default.returncode == 0, default.tail()
+    assert default.changed == 0, default.tail()
+    assert fast.returncode == 0, fast.tail()
+    assert fast.changed == 0, fast.tail()
+    assert "mitogen" not in default.output.lower()
+    assert "Mitogen is not installed" not in fast.output
+    assert container_state(docker_client, deployed_stack) == before
+    assert_serves(deployed_stack)
+
+
 def test_a_rerun_seeds_and_indexes_again_what_is_gone(
     deployed_stack: Stack, docker_client: docker.DockerClient
 ) -> None:
