@@ -6,7 +6,8 @@
 #   1. cold deploy: site.yml on a host without the bench stack (base images stay). The API image is
 #      built without Docker's layer cache, so layers of other builds do not shorten it.
 #   2. no-op re-run of site.yml, BENCH_NOOP_RUNS times (aim: at most 10 s), with the CPU seconds the
-#      run used, since the wall time on a shared host depends on the load
+#      run used, since the wall time on a shared host depends on the load; each time with the default
+#      strategy (Ansible's linear) and then with the opt-in one (FAST=1: Mitogen, plugins/strategy)
 #   3. force_init run (re-seed and re-index)
 #   4. `docker restart` of PostgreSQL and the API until the API is healthy again
 #   5. GET /documents/{id} with keep-alive (wrk): the container's bridge address against the published
@@ -16,7 +17,8 @@
 #      "userland-proxy": false), started by this script on port+1 and stopped again.
 #   6. the simulated cluster of inventory/local-cluster.yml (database, two API instances, load
 #      balancer; stack mn_bench_cl, ports +600, /opt/mn-bench-cl-*): deploy, then the no-op re-run
-#      BENCH_CLUSTER_NOOP_RUNS times (aim: at most 20 s); removed at the end like the single-host stack
+#      BENCH_CLUSTER_NOOP_RUNS times with each strategy (aim: at most 20 s); removed at the end like
+#      the single-host stack
 # BENCH_SKIP_COLD=1 skips 1 (and 3, 4) and deploys with the layer cache. BENCH_SINGLE=0 skips 1-5,
 # BENCH_CLUSTER=0 skips 6. BENCH_NICE=1 runs wrk,
 # docker-proxy and the bench stack's container processes at nice -10 during 5, for steadier numbers
@@ -42,6 +44,9 @@ export MN_CLUSTER_PORT_OFFSET=${MN_BENCH_CLUSTER_PORT_OFFSET:-600}
 export MN_CLUSTER_TEST=true
 cluster_noop_runs=${BENCH_CLUSTER_NOOP_RUNS:-2}
 cluster_inventory=inventory/local-cluster.yml
+# What `make ... FAST=1` sets: the opt-in strategy. The default runs with neither variable.
+unset ANSIBLE_STRATEGY ANSIBLE_STRATEGY_PLUGINS
+fast=(ANSIBLE_STRATEGY_PLUGINS="$PWD/plugins/strategy" ANSIBLE_STRATEGY=mitogen_linear)
 cluster_args=(-e "medical_notes_api_image_name=$MN_CLUSTER_STACK/api")
 export MN_BENCH_PORT=${MN_BENCH_PORT:-18470}
 export ANSIBLE_CONFIG="$PWD/ansible.cfg"
@@ -187,11 +192,18 @@ single_host_benchmark() {
   fi
 
   noop_seconds=()
+  fast_seconds=()
   for ((run = 1; run <= noop_runs; run++)); do
     echo "load average before no-op run $run: $(cut -d' ' -f1-3 /proc/loadavg)"
     timed_playbook "no-op re-run $run (site.yml)" "noop-$run" site.yml
     noop_seconds+=("$last_seconds")
+    export "${fast[@]}"
+    timed_playbook "no-op re-run $run, FAST=1" "noop-fast-$run" site.yml
+    unset ANSIBLE_STRATEGY ANSIBLE_STRATEGY_PLUGINS
+    fast_seconds+=("$last_seconds")
   done
+  printf '%-36s %7s s\n' "no-op re-run FAST=1, median of $noop_runs" \
+    "$(printf '%s\n' "${fast_seconds[@]}" | median)"
   printf '%-36s %7s s   (aim: at most 10 s)\n' "no-op re-run, median of $noop_runs" \
     "$(printf '%s\n' "${noop_seconds[@]}" | median)"
   timed_playbook "no-op re-run --check" check site.yml --check
@@ -239,7 +251,7 @@ single_host_benchmark() {
 
 # 6: the simulated cluster, a no-op re-run with four hosts (one of them runs the API play after the other).
 cluster_benchmark() {
-  local runs=() run
+  local runs=() fast_runs=() run
   inventory=$cluster_inventory
   clean_cluster
   timed_playbook "cluster deploy (site.yml, 4 hosts)" cluster-deploy site.yml "${cluster_args[@]}"
@@ -247,7 +259,13 @@ cluster_benchmark() {
     echo "load average before cluster no-op run $run: $(cut -d' ' -f1-3 /proc/loadavg)"
     timed_playbook "cluster no-op re-run $run (site.yml)" "cluster-noop-$run" site.yml "${cluster_args[@]}"
     runs+=("$last_seconds")
+    export "${fast[@]}"
+    timed_playbook "cluster no-op re-run $run, FAST=1" "cluster-noop-fast-$run" site.yml "${cluster_args[@]}"
+    unset ANSIBLE_STRATEGY ANSIBLE_STRATEGY_PLUGINS
+    fast_runs+=("$last_seconds")
   done
+  printf '%-36s %7s s\n' "cluster no-op FAST=1, median of $cluster_noop_runs" \
+    "$(printf '%s\n' "${fast_runs[@]}" | median)"
   printf '%-36s %7s s   (aim: at most 20 s)\n' "cluster no-op re-run, median of $cluster_noop_runs" \
     "$(printf '%s\n' "${runs[@]}" | median)"
   clean_cluster
