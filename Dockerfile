@@ -39,7 +39,6 @@ COPY app/medical_notes/extraction/icd10cm_build.py /tmp/icd10cm_build.py
 # type stubs, Cython sources, numpy's Fortran wrapper generator, C headers and static libraries, and
 # debug symbols.
 # The libraries that auditwheel bundled (*.libs) stay untouched: strip breaks their patched headers.
-# The import at the end proves that the stripped extension modules still load.
 # ICD-10-CM is compiled here, in a throw-away virtualenv, from the pinned simple-icd-10-cm release into the
 # compact table the service loads (/opt/terminology); the package itself never enters the image.
 RUN set -eu; \
@@ -65,8 +64,32 @@ RUN set -eu; \
     rm -rf "$site_packages"/numpy/f2py "$site_packages"/numpy/_core/include "$site_packages"/numpy/_pyinstaller \
         "$site_packages"/numpy/random/_examples /opt/venv/bin/f2py /opt/venv/bin/numpy-config; \
     find "$site_packages" -name '*.so' -not -path '*.libs/*' -exec strip --strip-unneeded {} +; \
-    /opt/venv/bin/python -c 'import asyncpg, faiss, fastapi, httptools, numpy, orjson, pydantic_core, uvloop'; \
     rm -rf /tmp/build-ca /tmp/requirements.lock
+
+# Third-party code the service never imports, then byte-code only (the image's largest savings):
+# - fhir.resources ships three FHIR versions: R5 as the top-level modules, STU3 and R4B as subpackages.
+#   The service imports only fhir.resources.R4B, whose models import nothing but each other (every
+#   resource of a bundle entry is loaded by name from fhir.resources.R4B.*, hence all of R4B stays),
+#   fhir_core and pydantic. Kept: the package's __init__ (imported on the way to R4B) and R4B.
+# - numpy.distutils (a build tool, needs setuptools, which is gone) and numpy's conftest.py; faiss
+#   asks numpy.distutils for CPU flags only under numpy < 2.
+# - Every third-party module is compiled to a .pyc next to its source (compileall -b, the layout that
+#   Python imports without the source), then the .py sources and the __pycache__ copies go: the
+#   image would otherwise hold each module twice. Tracebacks still name file and line, without the
+#   source text. anyio keeps its sources and __pycache__: its lazy importer reads its own
+#   __init__.py to find its exports. Our code in /app/medical_notes keeps its sources.
+# The import at the end proves that the stripped extension modules still load, and the byte-code-only
+# packages import.
+RUN set -eu; \
+    site_packages="$(/opt/venv/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')"; \
+    find "$site_packages"/fhir/resources -mindepth 1 -maxdepth 1 -not -name R4B -not -name __init__.py \
+        -exec rm -rf {} +; \
+    rm -rf "$site_packages"/numpy/distutils "$site_packages"/numpy/conftest.py; \
+    /opt/venv/bin/python -m compileall -q -b -j 0 -x '/anyio/' "$site_packages"; \
+    find "$site_packages" -depth -type d -name __pycache__ -not -path '*/anyio/*' -exec rm -rf {} +; \
+    find "$site_packages" -type f -name '*.py' -not -path '*/anyio/*' -delete; \
+    /opt/venv/bin/python -c 'import anthropic, asyncpg, faiss, fastapi, fhir.resources.R4B.bundle, \
+        httptools, numpy, openai, orjson, pydantic_core, uvicorn, uvloop'
 
 # ---------------------------------------------------------------------------------------------------
 FROM ${BASE_IMAGE} AS runtime
