@@ -126,7 +126,7 @@ RUN set -eu; \
     unneeded="$(dpkg-query -W -f='${Package}\n' \
         | grep -Ex 'python3(\.[0-9]+)?-venv|python3-(pip|setuptools|wheel)-whl|apt|libapt-pkg[0-9.]+|gpgv|debian-archive-keyring|libseccomp2|libxxhash0' \
         || true)"; \
-    dpkg --purge $unneeded; \
+    if [ -n "$unneeded" ]; then dpkg --purge $unneeded; fi; \
     stdlib="$(python3 -c 'import sysconfig; print(sysconfig.get_path("stdlib"))')"; \
     python3 -X no_debug_ranges -m compileall -q -b -j 0 "$stdlib"; \
     find "$stdlib" -depth -type d -name __pycache__ -exec rm -rf {} +; \
