@@ -1,5 +1,6 @@
-# medical-notes API image. Two stages: the builder fills a virtualenv from binary wheels, the runtime
-# stage copies that virtualenv next to the application code and runs as an unprivileged user.
+# medical-notes API image. The builder fills a virtualenv from binary wheels; runtime-root trims the base
+# image down to what the service runs on; the runtime stage starts from that root file system (one
+# layer), copies the virtualenv next to the application code and runs as an unprivileged user.
 # Works with the classic builder (no BuildKit features) on python:3.12-slim or on the Debian base
 # that roles/base_images bootstraps from a mirror (python3 + python3-venv only).
 ARG BASE_IMAGE=python:3.12-slim
