@@ -111,7 +111,7 @@ FROM ${BASE_IMAGE} AS runtime-root
 #   package list can still be inspected.
 # - The standard library as byte-code only, like the third-party packages (see the builder):
 #   compiled next to the sources (compileall -b), then the sources and __pycache__ copies go.
-# - Documentation, manual pages, translations, package lists and logs.
+# - apt's configuration and package lists, documentation, manual pages, translations and logs.
 # Versions come from the base image's Debian suite (point releases replace exact versions on mirrors).
 # hadolint ignore=DL3008,DL4006,SC2086
 RUN set -eu; \
@@ -132,7 +132,7 @@ RUN set -eu; \
     python3 -X no_debug_ranges -m compileall -q -b -j 0 "$stdlib"; \
     find "$stdlib" -depth -type d -name __pycache__ -exec rm -rf {} +; \
     find "$stdlib" -name '*.py' \( -type f -o -type l \) -delete; \
-    rm -rf /var/lib/apt /var/cache/apt /var/log/apt /var/log/dpkg.log /var/cache/debconf/*-old \
+    rm -rf /etc/apt /var/lib/apt /var/cache/apt /var/log/apt /var/log/dpkg.log /var/cache/debconf/*-old \
         /usr/share/doc/* /usr/share/man/* /usr/share/info/* /usr/share/locale/*
 
 # ---------------------------------------------------------------------------------------------------
