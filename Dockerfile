@@ -1,5 +1,6 @@
-# medical-notes API image. Two stages: the builder fills a virtualenv from binary wheels, the runtime
-# stage copies that virtualenv next to the application code and runs as an unprivileged user.
+# medical-notes API image. The builder fills a virtualenv from binary wheels; runtime-root trims the base
+# image down to what the service runs on; the runtime stage starts from that root file system (one
+# layer), copies the virtualenv next to the application code and runs as an unprivileged user.
 # Works with the classic builder (no BuildKit features) on python:3.12-slim or on the Debian base
 # that roles/base_images bootstraps from a mirror (python3 + python3-venv only).
 ARG BASE_IMAGE=python:3.12-slim
@@ -39,7 +40,6 @@ COPY app/medical_notes/extraction/icd10cm_build.py /tmp/icd10cm_build.py
 # type stubs, Cython sources, numpy's Fortran wrapper generator, C headers and static libraries, and
 # debug symbols.
 # The libraries that auditwheel bundled (*.libs) stay untouched: strip breaks their patched headers.
-# The import at the end proves that the stripped extension modules still load.
 # ICD-10-CM is compiled here, in a throw-away virtualenv, from the pinned simple-icd-10-cm release into the
 # compact table the service loads (/opt/terminology); the package itself never enters the image.
 RUN set -eu; \
@@ -65,25 +65,86 @@ RUN set -eu; \
     rm -rf "$site_packages"/numpy/f2py "$site_packages"/numpy/_core/include "$site_packages"/numpy/_pyinstaller \
         "$site_packages"/numpy/random/_examples /opt/venv/bin/f2py /opt/venv/bin/numpy-config; \
     find "$site_packages" -name '*.so' -not -path '*.libs/*' -exec strip --strip-unneeded {} +; \
-    /opt/venv/bin/python -c 'import asyncpg, faiss, fastapi, httptools, numpy, orjson, pydantic_core, uvloop'; \
     rm -rf /tmp/build-ca /tmp/requirements.lock
 
+# Third-party code the service never imports, then byte-code only (the image's largest savings):
+# - fhir.resources ships three FHIR versions: R5 as the top-level modules, STU3 and R4B as subpackages.
+#   The service imports only fhir.resources.R4B, whose models import nothing but each other (every
+#   resource of a bundle entry is loaded by name from fhir.resources.R4B.*, hence all of R4B stays),
+#   fhir_core and pydantic. Kept: the package's __init__ (imported on the way to R4B) and R4B.
+# - numpy.distutils (a build tool, needs setuptools, which is gone) and numpy's conftest.py; faiss
+#   asks numpy.distutils for CPU flags only under numpy < 2.
+# - numpy.random, numpy.fft, numpy.polynomial, numpy.ma and numpy.testing: numpy imports them only
+#   on first access (np.random etc.), and neither our code nor faiss's wrappers touch them.
+#   numpy._core._simd is a test helper of numpy's SIMD dispatch that only numpy.distutils imported.
+# - Every third-party module is compiled to a .pyc next to its source (compileall -b, the layout that
+#   Python imports without the source), then the .py sources and the __pycache__ copies go: the
+#   image would otherwise hold each module twice. Tracebacks still name file and line, without the
+#   source text. anyio keeps its sources and __pycache__: its lazy importer reads its own
+#   __init__.py to find its exports. Our code in /app/medical_notes keeps its sources.
+# The import at the end proves that the stripped extension modules still load, and the byte-code-only
+# packages import.
+RUN set -eu; \
+    site_packages="$(/opt/venv/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')"; \
+    find "$site_packages"/fhir/resources -mindepth 1 -maxdepth 1 -not -name R4B -not -name __init__.py \
+        -exec rm -rf {} +; \
+    rm -rf "$site_packages"/numpy/distutils "$site_packages"/numpy/conftest.py "$site_packages"/numpy/random \
+        "$site_packages"/numpy/fft "$site_packages"/numpy/polynomial "$site_packages"/numpy/ma \
+        "$site_packages"/numpy/testing "$site_packages"/numpy/_core/_simd.*.so; \
+    /opt/venv/bin/python -X no_debug_ranges -m compileall -q -b -j 0 -x '/anyio/' "$site_packages"; \
+    find "$site_packages" -depth -type d -name __pycache__ -not -path '*/anyio/*' -exec rm -rf {} +; \
+    find "$site_packages" -type f -name '*.py' -not -path '*/anyio/*' -delete; \
+    /opt/venv/bin/python -c 'import anthropic, asyncpg, faiss, fastapi, fhir.resources.R4B.bundle, \
+        httptools, numpy, openai, orjson, pydantic_core, uvicorn, uvloop'
+
 # ---------------------------------------------------------------------------------------------------
-FROM ${BASE_IMAGE} AS runtime
+FROM ${BASE_IMAGE} AS runtime-root
 
-# libpq5 for pg_isready; the fixed UID lets volumes keep their ownership across images.
+# The runtime's root file system: the base image with libpq5 and the service user, minus what only
+# installs and builds use. It becomes a single layer of the final image (FROM scratch below), so these
+# deletions shrink the image instead of hiding files under a later layer.
+# - libpq5 for pg_isready; the fixed UID lets volumes keep their ownership across images.
+# - python3-venv and the pip/setuptools wheels it installs from (Debian base), or pip itself
+#   (python:*-slim): the builder stage alone creates virtualenvs and runs pip.
+# - apt and what only apt uses (gpgv, the archive keyring, libseccomp2, libxxhash0): nothing installs
+#   packages into a running container (non-root, read-only root file system); dpkg stays, so the
+#   package list can still be inspected.
+# - The standard library as byte-code only, like the third-party packages (see the builder):
+#   compiled next to the sources (compileall -b), then the sources and __pycache__ copies go.
+# - apt's configuration and package lists, documentation, manual pages, translations and logs.
 # Versions come from the base image's Debian suite (point releases replace exact versions on mirrors).
-# hadolint ignore=DL3008
-RUN apt-get update \
- && apt-get install -y --no-install-recommends libpq5 \
- && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/apt/* /var/log/dpkg.log \
- && groupadd --system --gid 10001 appuser \
- && useradd --system --uid 10001 --gid appuser --no-create-home --home-dir /nonexistent \
-      --shell /usr/sbin/nologin appuser \
- && install -d -o appuser -g appuser -m 0755 /app/data/faiss_db
+# hadolint ignore=DL3008,DL4006,SC2086
+RUN set -eu; \
+    apt-get update; \
+    apt-get install -y --no-install-recommends libpq5; \
+    groupadd --system --gid 10001 appuser; \
+    useradd --system --uid 10001 --gid appuser --no-create-home --home-dir /nonexistent \
+        --shell /usr/sbin/nologin appuser; \
+    install -d -o appuser -g appuser -m 0755 /app/data/faiss_db; \
+    if python3 -c 'import pip' 2>/dev/null; then \
+        python3 -m pip uninstall -y -q --disable-pip-version-check pip setuptools wheel; \
+    fi; \
+    unneeded="$(dpkg-query -W -f='${Package}\n' \
+        | grep -Ex 'python3(\.[0-9]+)?-venv|python3-(pip|setuptools|wheel)-whl|apt|libapt-pkg[0-9.]+|gpgv|debian-archive-keyring|libseccomp2|libxxhash0' \
+        || true)"; \
+    if [ -n "$unneeded" ]; then dpkg --purge $unneeded; fi; \
+    stdlib="$(python3 -c 'import sysconfig; print(sysconfig.get_path("stdlib"))')"; \
+    python3 -X no_debug_ranges -m compileall -q -b -j 0 "$stdlib"; \
+    find "$stdlib" -depth -type d -name __pycache__ -exec rm -rf {} +; \
+    find "$stdlib" -name '*.py' \( -type f -o -type l \) -delete; \
+    rm -rf /etc/apt /var/lib/apt /var/cache/apt /var/log/apt /var/log/dpkg.log /var/cache/debconf/*-old \
+        /usr/share/doc/* /usr/share/man/* /usr/share/info/* /usr/share/locale/*
 
+# ---------------------------------------------------------------------------------------------------
+FROM scratch AS runtime
+
+# hadolint ignore=DL3067
+COPY --from=runtime-root / /
+
+# The base image's environment is not inherited from scratch: PATH and LANG are set here.
 # No .pyc writes at run time (the root file system may be read-only): everything is compiled here.
-ENV PATH=/opt/venv/bin:${PATH} \
+ENV PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    LANG=C.UTF-8 \
     PYTHONPATH=/app \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

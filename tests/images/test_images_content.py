@@ -15,6 +15,23 @@ import pytest
 
 from images.support import REPO, VENV_BIN, AppImage
 
+SMOKE_SCRIPT = Path(__file__).with_name("image_smoke.py")
+# docs/images.md explains the budget and what each layer holds.
+MAX_IMAGE_BYTES = 250_000_000
+SITE_PACKAGES = re.compile(r"^/opt/venv/lib/python3\.\d+/site-packages/")
+# Removed from the virtualenv because the service never imports them (Dockerfile, builder stage).
+UNUSED_PACKAGES = (
+    "fhir/resources/STU3/",
+    "numpy/distutils/",
+    "numpy/random/",
+    "numpy/fft/",
+    "numpy/polynomial/",
+    "numpy/ma/",
+    "numpy/testing/",
+    "numpy/_core/_simd.",
+    "pip/",
+    "setuptools/",
+)
 PEM_BLOCK = re.compile(rb"-----BEGIN CERTIFICATE-----\s+(.+?)\s+-----END CERTIFICATE-----", re.DOTALL)
 BUILD_TOOLS = ("gcc", "cc", "c++", "g++", "make", "ld", "as", "strip", "objcopy", "pip", "pip3")
 
@@ -155,3 +172,47 @@ def test_scripts_pass_shellcheck() -> None:
     scripts = [REPO / "docker/entrypoint.sh", *sorted((REPO / "roles/base_images/files").glob("*/*.sh"))]
     result = subprocess.run([shellcheck, *map(str, scripts)], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_api_image_size_within_budget(docker_client: docker.DockerClient, app_image: AppImage) -> None:
+    size = docker_client.images.get(app_image.tag).attrs["Size"]
+    assert size <= MAX_IMAGE_BYTES, f"API image is {size / 1e6:.1f} MB, budget {MAX_IMAGE_BYTES / 1e6:.0f} MB"
+
+
+def test_unused_code_and_install_tools_are_gone(image_archive: Path) -> None:
+    paths = list(image_entries(image_archive))
+    packages = [SITE_PACKAGES.sub("", p) for p in paths if SITE_PACKAGES.match(p)]
+    assert packages, "no site-packages in the image"
+    assert [p for p in packages if (p + "/").startswith(UNUSED_PACKAGES)] == []
+    # fhir.resources: the package's __init__ and the R4B models only (no R5 modules, no STU3)
+    fhir = {p.split("/")[2] for p in packages if p.startswith("fhir/resources/") and p.count("/") >= 2}
+    assert fhir - {""} == {"__init__.pyc", "R4B"}
+    assert any(p.startswith("fhir/resources/R4B/bundle.pyc") for p in packages)
+    # Third-party code is byte-code only; anyio keeps its sources (its lazy importer parses them).
+    sources = [p for p in packages if p.endswith(".py") and not p.startswith("anyio/")]
+    caches = [p for p in packages if "/__pycache__/" in p and not p.startswith("anyio/")]
+    assert (sources, caches) == ([], [])
+    # The standard library likewise; our own code keeps its sources next to its __pycache__.
+    stdlib = [p for p in paths if re.match(r"^/usr/(local/)?lib/python3\.\d+/", p)]
+    assert any(p.endswith("/json/__init__.pyc") for p in stdlib)
+    assert [p for p in stdlib if p.endswith(".py") or "/__pycache__/" in p or "/ensurepip/" in p] == []
+    # Only the builder creates virtualenvs and installs packages.
+    install_tools = ("/usr/share/python-wheels/", "/usr/bin/apt", "/etc/apt/")
+    assert [p for p in paths if p.startswith(install_tools)] == []
+
+
+def test_runtime_code_paths_work_in_the_image(
+    docker_client: docker.DockerClient, app_image: AppImage
+) -> None:
+    """All app modules import; FHIR export, both LLM SDKs (against a fake local server) and FAISS run."""
+    output = docker_client.containers.run(
+        app_image.tag,
+        ["-c", SMOKE_SCRIPT.read_text(encoding="utf-8")],
+        entrypoint="python",
+        read_only=True,
+        tmpfs={"/tmp": ""},
+        network_disabled=True,
+        remove=True,
+        stderr=True,
+    ).decode()
+    assert output.splitlines()[-1] == "SMOKE OK -", output
