@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 from collections.abc import Iterator
 
 import docker
@@ -16,6 +15,7 @@ from ops.support import (
     API_CONTAINER,
     BACKUP_DIR,
     BASE_DIR,
+    DockerEventLog,
     api_client,
     docker_leftovers,
     remove_stack,
@@ -35,21 +35,23 @@ def docker_client() -> Iterator[docker.DockerClient]:
 @pytest.fixture(scope="session")
 def stack(docker_client: docker.DockerClient) -> Iterator[None]:
     """The mn_bkp stack, deployed by site.yml like a user's, removed by playbooks/clean.yml."""
-    started = int(time.time())
+    events = DockerEventLog()
     before = docker_leftovers(docker_client)
     deploy = run_playbook("site.yml")
     assert deploy.returncode == 0, deploy.output[-6000:]
     assert docker_client.containers.get(API_CONTAINER).status == "running"
     yield
     if os.environ.get("MN_BKP_KEEP_STACK", "") == "1":
+        events.stop()
         return
     clean = run_playbook("playbooks/clean.yml", "medical_notes_clean_confirm=yes")
     backups_after_clean = sorted(path.name for path in BACKUP_DIR.glob("*.dump"))
     remaining = sorted(path.name for path in BASE_DIR.iterdir()) if BASE_DIR.exists() else []
     # Before remove_stack, which would hide them: what the deploys, backups (one-shot and scheduled),
     # restores, the upgrade, the rollback and the clean left on the daemon.
-    left = stack_leftovers(docker_client, since=started)
+    left = stack_leftovers(docker_client, events.stop(), since=events.since)
     after = docker_leftovers(docker_client)
+    print(f"stack leftovers {left.counts()}; daemon-wide before {before.counts()}, after {after.counts()}")
     remove_stack(docker_client)
     shutil.rmtree(BASE_DIR, ignore_errors=True)
     assert clean.returncode == 0, clean.output[-4000:]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -195,15 +197,40 @@ def docker_leftovers(client: docker.DockerClient) -> DockerLeftovers:
     )
 
 
-def stack_leftovers(client: docker.DockerClient, since: int) -> DockerLeftovers:
-    """The leftovers that the stack made since the Unix time `since`, told apart from those of
-    anyone else sharing the daemon by Docker's event log: containers created with a name of the
-    stack, the volumes those containers mounted, the images tagged into the stack's repositories and
-    the untagged builder stages of API builds (their label) made since then."""
+class DockerEventLog:
+    """Docker's events from now on, read as they come: the daemon keeps only its last 256 events, far
+    fewer than a test session makes."""
+
+    def __init__(self) -> None:
+        self.since = int(time.time())
+        self._client = docker.from_env(timeout=None)
+        self._stream = self._client.events(since=self.since, decode=True)
+        self.events: list[dict[str, Any]] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        # stop() closes the stream under the reader, which then ends with an error of its own.
+        with contextlib.suppress(Exception):
+            for event in self._stream:
+                self.events.append(event)
+
+    def stop(self) -> list[dict[str, Any]]:
+        time.sleep(1)  # the events of the last actions are on their way
+        self._stream.close()
+        self._reader.join(timeout=10)
+        self._client.close()
+        return self.events
+
+
+def stack_leftovers(client: docker.DockerClient, events: list[dict[str, Any]], since: int) -> DockerLeftovers:
+    """The leftovers that the stack made, told apart by Docker's events from those of anyone else
+    sharing the daemon: containers created with a name of the stack, the volumes those containers
+    mounted, the images tagged into the stack's repositories, and the untagged builder stages of API
+    builds (their label) made since the Unix time `since`."""
     containers: set[str] = set()
     volumes_of: dict[str, set[str]] = {}
     images: set[str] = set()
-    events = client.events(since=since, until=int(time.time()) + 1, decode=True)
     for event in events:
         kind, action = event.get("Type"), event.get("Action", "")
         actor = event.get("Actor", {})
