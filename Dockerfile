@@ -8,6 +8,12 @@ ARG BASE_IMAGE=python:3.12-slim
 # ---------------------------------------------------------------------------------------------------
 FROM ${BASE_IMAGE} AS builder
 
+# The classic builder leaves this stage's image untagged on the host once the build ends. The label
+# lets the deployment find it: it keeps the newest one, tagged, as the layer cache of the next build
+# and removes the ones it supersedes (roles/medical_notes_api/tasks/image.yml). The runtime stage
+# starts from the base image again, so the final image does not carry it.
+LABEL org.medical-notes.build-stage=builder
+
 # A PyPI mirror for sites without direct access.
 ARG PIP_INDEX_URL=https://pypi.org/simple
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +33,10 @@ PROXY_CONTAINER = "mn_bkp_proxy"
 NETWORK = "mn_bkp_net"
 BACKUP_CONTAINER = "mn_bkp_backup"
 API_IMAGE_NAME = "mn_bkp/api"
+# medical_notes_api_build_cache_image: the builder stage of the newest API build, the layer cache.
+API_BUILD_CACHE_IMAGE = f"{API_IMAGE_NAME}-build-cache"
+# The label of the API Dockerfile's builder stage.
+BUILDER_STAGE_LABEL = "org.medical-notes.build-stage=builder"
 API_URL = "https://127.0.0.1:18300"
 CA_FILE = BASE_DIR / "tls" / "ca.crt"
 DB_NAME = "medical_notes"
@@ -158,7 +164,92 @@ def remove_stack(client: docker.DockerClient) -> None:
         if network.name.startswith(PREFIX):
             network.remove()
     # By tag: the same image may carry another stack's tag (stacks built from the same code share it).
-    for image in client.images.list(name=API_IMAGE_NAME):
-        for tag in image.tags:
-            if tag.startswith(f"{API_IMAGE_NAME}:"):
-                client.images.remove(tag)
+    for repository in (API_IMAGE_NAME, API_BUILD_CACHE_IMAGE):
+        for image in client.images.list(name=repository):
+            for tag in image.tags:
+                if tag.startswith(f"{repository}:"):
+                    client.images.remove(tag)
+
+
+@dataclass(frozen=True)
+class DockerLeftovers:
+    """What Docker keeps of a stack after it is gone: anonymous volumes no container uses any more,
+    containers that are not running (exited, created, dead) and untagged images with no children."""
+
+    volumes: list[str]
+    containers: list[str]
+    images: list[str]
+
+    def counts(self) -> tuple[int, int, int]:
+        return len(self.volumes), len(self.containers), len(self.images)
+
+
+def docker_leftovers(client: docker.DockerClient) -> DockerLeftovers:
+    """Every dangling volume, stopped container and dangling image on the daemon."""
+    return DockerLeftovers(
+        volumes=sorted(volume.name for volume in client.volumes.list(filters={"dangling": True})),
+        containers=sorted(
+            container.id
+            for status in ("exited", "created", "dead")
+            for container in client.containers.list(all=True, filters={"status": status})
+        ),
+        images=sorted(image.id for image in client.images.list(filters={"dangling": True})),
+    )
+
+
+class DockerEventLog:
+    """Docker's events from now on, read as they come: the daemon keeps only its last 256 events, far
+    fewer than a test session makes."""
+
+    def __init__(self) -> None:
+        self.since = int(time.time())
+        self._client = docker.from_env(timeout=None)
+        self._stream = self._client.events(since=self.since, decode=True)
+        self.events: list[dict[str, Any]] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        # stop() closes the stream under the reader, which then ends with an error of its own.
+        with contextlib.suppress(Exception):
+            for event in self._stream:
+                self.events.append(event)
+
+    def stop(self) -> list[dict[str, Any]]:
+        time.sleep(1)  # the events of the last actions are on their way
+        self._stream.close()
+        self._reader.join(timeout=10)
+        self._client.close()
+        return self.events
+
+
+def stack_leftovers(client: docker.DockerClient, events: list[dict[str, Any]], since: int) -> DockerLeftovers:
+    """The leftovers that the stack made, told apart by Docker's events from those of anyone else
+    sharing the daemon: containers created with a name of the stack, the volumes those containers
+    mounted, the images tagged into the stack's repositories, and the untagged builder stages of API
+    builds (their label) made since the Unix time `since`."""
+    containers: set[str] = set()
+    volumes_of: dict[str, set[str]] = {}
+    images: set[str] = set()
+    for event in events:
+        kind, action = event.get("Type"), event.get("Action", "")
+        actor = event.get("Actor", {})
+        attributes = actor.get("Attributes", {})
+        if kind == "container" and action == "create" and attributes.get("name", "").startswith(PREFIX):
+            containers.add(actor["ID"])
+        elif kind == "volume" and action == "mount":
+            volumes_of.setdefault(attributes.get("container", ""), set()).add(actor["ID"])
+        elif kind == "image" and action == "tag" and attributes.get("name", "").startswith(f"{PREFIX}/"):
+            images.add(actor["ID"])
+    volumes = set().union(*(volumes_of.get(container, set()) for container in containers))
+    now = docker_leftovers(client)
+    builder_stages = {
+        image.id
+        for image in client.images.list(filters={"dangling": True, "label": BUILDER_STAGE_LABEL})
+        if image.attrs.get("Created", "") >= time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(since))
+    }
+    return DockerLeftovers(
+        volumes=sorted(volumes & set(now.volumes)),
+        containers=sorted(containers & set(now.containers)),
+        images=sorted((images & set(now.images)) | builder_stages),
+    )
