@@ -40,6 +40,7 @@ PACKAGES = ("docker.io", "containerd", "runc", "tini", "debootstrap")
 STATE = (
     "/var/lib/docker",
     "/var/lib/containerd",
+    "/opt/containerd",
     "/etc/docker",
     "/run/docker",
     "/run/containerd",
