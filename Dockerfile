@@ -11,7 +11,7 @@ FROM ${BASE_IMAGE} AS builder
 # The classic builder leaves this stage's image untagged on the host once the build ends. The label
 # lets the deployment find it: it keeps the newest one, tagged, as the layer cache of the next build
 # and removes the ones it supersedes (roles/medical_notes_api/tasks/image.yml). The runtime stage
-# starts from the base image again, so the final image does not carry it.
+# starts from scratch, so the final image does not carry it.
 LABEL org.medical-notes.build-stage=builder
 
 # A PyPI mirror for sites without direct access.
@@ -105,6 +105,10 @@ RUN set -eu; \
 
 # ---------------------------------------------------------------------------------------------------
 FROM ${BASE_IMAGE} AS runtime-root
+
+# Like the builder stage: an intermediate image the deployment keeps tagged as layer cache and prunes
+# otherwise (roles/medical_notes_api/tasks/image.yml).
+LABEL org.medical-notes.build-stage=runtime-root
 
 # The runtime's root file system: the base image with libpq5 and the service user, minus what only
 # installs and builds use. It becomes a single layer of the final image (FROM scratch below), so these

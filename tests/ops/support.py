@@ -33,10 +33,10 @@ PROXY_CONTAINER = "mn_bkp_proxy"
 NETWORK = "mn_bkp_net"
 BACKUP_CONTAINER = "mn_bkp_backup"
 API_IMAGE_NAME = "mn_bkp/api"
-# medical_notes_api_build_cache_image: the builder stage of the newest API build, the layer cache.
+# medical_notes_api_build_cache_image: the intermediate stages of the newest API build, the layer cache.
 API_BUILD_CACHE_IMAGE = f"{API_IMAGE_NAME}-build-cache"
-# The label of the API Dockerfile's builder stage.
-BUILDER_STAGE_LABEL = "org.medical-notes.build-stage=builder"
+# The label of the API Dockerfile's intermediate stages (builder, runtime-root).
+BUILDER_STAGE_LABEL = "org.medical-notes.build-stage"
 API_URL = "https://127.0.0.1:18300"
 CA_FILE = BASE_DIR / "tls" / "ca.crt"
 DB_NAME = "medical_notes"
@@ -226,7 +226,7 @@ class DockerEventLog:
 def stack_leftovers(client: docker.DockerClient, events: list[dict[str, Any]], since: int) -> DockerLeftovers:
     """The leftovers that the stack made, told apart by Docker's events from those of anyone else
     sharing the daemon: containers created with a name of the stack, the volumes those containers
-    mounted, the images tagged into the stack's repositories, and the untagged builder stages of API
+    mounted, the images tagged into the stack's repositories, and the untagged intermediate stages of API
     builds (their label) made since the Unix time `since`."""
     containers: set[str] = set()
     volumes_of: dict[str, set[str]] = {}
