@@ -21,15 +21,23 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_ROOT_USER_ACTION=ignore \
     PYTHONDONTWRITEBYTECODE=1
 
-# binutils strips debug symbols from the wheels' extension modules; pg_isready is taken from the
-# PostgreSQL client package here, so the runtime needs only libpq5 instead of the client package with
-# its Perl wrapper scripts (about 55 MB).
+# binutils strips debug symbols from the wheels' extension modules. pg_isready is unpacked from the
+# suite's PostgreSQL client package (postgresql-client-<major>, what the postgresql-client package
+# depends on) without installing it or its Perl wrapper scripts and dependencies: the runtime needs
+# only libpq5 for it (about 55 MB less than the client package, and a shorter build).
 # Versions come from the base image's Debian suite (point releases replace exact versions on mirrors).
-# hadolint ignore=DL3008
-RUN apt-get update \
- && apt-get install -y --no-install-recommends binutils postgresql-client \
- && rm -rf /var/lib/apt/lists/* \
- && install -D -m 0755 -t /opt/pg/bin /usr/lib/postgresql/*/bin/pg_isready
+# (sh has no pipefail: an empty package name from the pipe stops the step at the test below.)
+# hadolint ignore=DL3008,DL3003,DL4006
+RUN set -eu; \
+    apt-get update; \
+    apt-get install -y --no-install-recommends binutils; \
+    client="$(apt-cache depends postgresql-client | sed -n 's/^ *Depends: \(postgresql-client-[0-9][0-9]*\)$/\1/p')"; \
+    test -n "$client"; \
+    cd /tmp; \
+    apt-get download "$client"; \
+    dpkg-deb -x /tmp/"$client"_*.deb /tmp/pg-client; \
+    install -D -m 0755 -t /opt/pg/bin /tmp/pg-client/usr/lib/postgresql/*/bin/pg_isready; \
+    rm -rf /var/lib/apt/lists/* /tmp/"$client"_*.deb /tmp/pg-client
 
 # The optional extra CA (docker/build-ca/extra-ca.crt, e.g. a TLS-intercepting proxy's) only ever
 # exists in this stage; the runtime stage copies nothing but the finished virtualenv and pg_isready.
@@ -46,8 +54,10 @@ COPY app/medical_notes/extraction/icd10cm_build.py /tmp/icd10cm_build.py
 # type stubs, Cython sources, numpy's Fortran wrapper generator, C headers and static libraries, and
 # debug symbols.
 # The libraries that auditwheel bundled (*.libs) stay untouched: strip breaks their patched headers.
-# ICD-10-CM is compiled here, in a throw-away virtualenv, from the pinned simple-icd-10-cm release into the
-# compact table the service loads (/opt/terminology); the package itself never enters the image.
+# --no-compile: the next step compiles every module once, in the layout the image keeps.
+# ICD-10-CM is compiled here, with the pinned simple-icd-10-cm release installed into a throw-away
+# directory, into the compact table the service loads (/opt/terminology); the package itself never
+# enters the image.
 RUN set -eu; \
     python3 -m venv /opt/venv; \
     if [ -f /tmp/build-ca/extra-ca.crt ]; then \
@@ -56,13 +66,12 @@ RUN set -eu; \
         export PIP_CERT=/tmp/build-ca/pip-ca-bundle.pem; \
         echo "builder: trusting the extra CA from docker/build-ca/extra-ca.crt"; \
     fi; \
-    /opt/venv/bin/python -m pip install --require-hashes --only-binary=:all: --index-url "$PIP_INDEX_URL" \
-        -r /tmp/requirements.lock; \
-    python3 -m venv /tmp/icd10cm-venv; \
-    /tmp/icd10cm-venv/bin/python -m pip install -q --require-hashes --only-binary=:all: \
-        --index-url "$PIP_INDEX_URL" -r /tmp/requirements-terminology.lock; \
-    /tmp/icd10cm-venv/bin/python /tmp/icd10cm_build.py /opt/terminology/icd10cm.tsv.gz; \
-    rm -rf /tmp/icd10cm-venv /tmp/icd10cm_build.py /tmp/requirements-terminology.lock; \
+    /opt/venv/bin/python -m pip install --no-compile --require-hashes --only-binary=:all: \
+        --index-url "$PIP_INDEX_URL" -r /tmp/requirements.lock; \
+    /opt/venv/bin/python -m pip install -q --no-compile --require-hashes --only-binary=:all: \
+        --index-url "$PIP_INDEX_URL" --target /tmp/icd10cm-lib -r /tmp/requirements-terminology.lock; \
+    PYTHONPATH=/tmp/icd10cm-lib /opt/venv/bin/python /tmp/icd10cm_build.py /opt/terminology/icd10cm.tsv.gz; \
+    rm -rf /tmp/icd10cm-lib /tmp/icd10cm_build.py /tmp/requirements-terminology.lock; \
     /opt/venv/bin/python -m pip uninstall -y -q pip setuptools; \
     site_packages="$(/opt/venv/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')"; \
     find "$site_packages" -depth -type d -name tests -exec rm -rf {} +; \
