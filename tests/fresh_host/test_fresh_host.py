@@ -37,7 +37,7 @@ RECORD = Path("/var/tmp/medical-notes-fresh-host.json")
 CLONE = Path("/var/tmp/medical-notes-fresh-host")
 LOGS = REPO / ".cache" / "fresh-host"
 # The packages roles/docker_engine and roles/base_images install (and what docker.io pulls in).
-PACKAGES = ("docker.io", "containerd", "runc", "tini", "debootstrap")
+PACKAGES = ("docker.io", "containerd", "runc", "tini", "mmdebstrap", "debootstrap")
 STATE = (
     "/var/lib/docker",
     "/var/lib/containerd",

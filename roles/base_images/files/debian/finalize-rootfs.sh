@@ -1,5 +1,5 @@
 #!/bin/sh
-# Turn a fresh debootstrap tree into a small container root filesystem: apt sources for the mirror,
+# Turn a fresh minbase tree (mmdebstrap) into a small container root filesystem: apt sources for the mirror,
 # no documentation or caches, no services started by package installs inside image builds.
 # Usage: finalize-rootfs.sh ROOTFS MIRROR SUITE [SECURITY_MIRROR]
 set -eu
@@ -9,7 +9,7 @@ mirror=$2
 suite=$3
 security_mirror=${4:-}
 
-[ -f "$rootfs/etc/debian_version" ] || { echo "not a debootstrap tree: $rootfs" >&2; exit 1; }
+[ -f "$rootfs/etc/debian_version" ] || { echo "not a bootstrapped tree: $rootfs" >&2; exit 1; }
 
 {
     echo "deb $mirror $suite main"
