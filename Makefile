@@ -149,7 +149,7 @@ test-deploy: venv ## Wrong deployment settings fail before anything changes
 	$(BIN)/pytest tests/deploy
 
 test-fresh-host: venv ## CI only: remove Docker, then the README's deploy from a fresh clone (tests/fresh_host)
-	$(BIN)/pytest tests/fresh_host/test_fresh_host.py::test_the_readme_deploy_on_a_host_without_docker
+	$(BIN)/pytest -s tests/fresh_host/test_fresh_host.py::test_the_readme_deploy_on_a_host_without_docker
 
 fresh-host-clean: venv ## Remove the default stack that test-fresh-host deployed (after the isolation check)
 	$(BIN)/pytest tests/fresh_host/test_fresh_host.py::test_remove_the_fresh_host_stack

@@ -114,7 +114,7 @@ class PlaybookRun:
         return recap
 
     def tail(self) -> str:
-        return self.output[-4000:]
+        return self.output[-12000:]
 
 
 def run_playbook(
