@@ -102,13 +102,18 @@ status: venv-deploy ## Containers, API images and the time of the last good back
 	$(PLAYBOOK) playbooks/status.yml $(ANSIBLE_ARGS)
 
 # ---- tests ---------------------------------------------------------------------------------
-# The stages of `make test`, in this order, each timed (scripts/test_stages.sh prints the table):
-# first the README's deploy on this machine with Docker removed (CI only: test-fresh-host), then the
-# isolation proof around the rest (snapshot of the default stack first, check last), and last the
-# removal of the fresh-host stage's stack.
-TEST_SUITE := test-app test-extraction test-browser test-deploy test-images test-stack test-ops test-edge test-molecule \
-              test-cluster test-external-db
-TEST_STAGES := lint test-fresh-host test-docker isolation-snapshot $(TEST_SUITE) isolation-check fresh-host-clean
+# The stages of `make test`, each timed (scripts/test_stages.sh prints the table): first the README's
+# deploy on this machine with Docker removed (CI only: test-fresh-host), then the isolation proof
+# around the rest (snapshot of the default stack first, check last), and last the removal of the
+# fresh-host stage's stack. "a,b/c,d" runs two lanes at the same time (a then b, c then d) on the two
+# cores: only suites that share nothing run side by side. The suites without Docker run beside the
+# image and lifecycle tests (those rebuild base images and stop the daemon, so no other Docker suite
+# runs then); the stacks of ops, molecule and the external database (mn_bkp, mn_test, mn_ext) beside
+# those of edge and the cluster (mn_tls, mn_cl).
+TEST_STAGES := lint test-fresh-host test-docker isolation-snapshot \
+               test-app,test-extraction,test-browser/test-deploy,test-images,test-stack \
+               test-ops,test-molecule,test-external-db/test-edge,test-cluster \
+               isolation-check fresh-host-clean
 test: venv ## Run every test (what CI runs), with a table of how long each stage took
 	scripts/test_stages.sh $(TEST_STAGES)
 
