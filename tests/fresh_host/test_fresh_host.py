@@ -21,16 +21,17 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
 import time
 from pathlib import Path
 
+import docker
 import pytest
 
-from stack.support import DEFAULT_STACK, REPO, STACK_LABEL, TEST_LABEL, http
+from ops.support import docker_leftovers
+from stack.support import DEFAULT_STACK, RECAP, REPO, STACK_LABEL, TEST_LABEL, http
 
 # What this stage deployed, so that an interrupted run (or `make fresh-host-clean`) knows it is ours.
 RECORD = Path("/var/tmp/medical-notes-fresh-host.json")
@@ -50,7 +51,6 @@ STATE = (
     "/var/run/docker.sock",
     "/var/tmp/medical-notes-base-images",
 )
-RECAP = re.compile(r"localhost\s+: ok=\d+\s+changed=(\d+)\s+unreachable=\d+\s+failed=(\d+)")
 # The environment of a fresh login: no virtualenv, no pyenv, no Ansible settings of the caller.
 DROPPED_ENV = (
     "VIRTUAL_ENV",
@@ -99,6 +99,9 @@ def stop_docker() -> None:
     for pidfile in (Path("/var/run/docker.pid"), Path("/var/run/dockerd.pid")):
         try:
             pid = int(pidfile.read_text().strip())
+            # A pidfile left by a daemon that is gone may name another process by now.
+            if Path(f"/proc/{pid}/comm").read_text().strip() != "dockerd":
+                continue
             os.kill(pid, signal.SIGTERM)
         except (OSError, ValueError):
             continue
@@ -177,17 +180,6 @@ def changed(output: str) -> int:
     return int(recap.group(1))
 
 
-def leftovers() -> dict[str, list[str]]:
-    def ids(*argv: str) -> list[str]:
-        return subprocess.run(["docker", *argv], capture_output=True, text=True, check=True).stdout.split()
-
-    return {
-        "dangling volumes": ids("volume", "ls", "-qf", "dangling=true"),
-        "dangling images": ids("images", "-qf", "dangling=true"),
-        "exited containers": ids("ps", "-aqf", "status=exited"),
-    }
-
-
 def test_the_readme_deploy_on_a_host_without_docker() -> None:
     others = user_stacks()
     assert not others, f"a stack that is not a test stack is deployed here, so Docker stays: {others}"
@@ -208,7 +200,14 @@ def test_the_readme_deploy_on_a_host_without_docker() -> None:
     second, output = make_deploy("re-run")
     print(f"no-op re-run: {second:.1f} s")
     assert changed(output) == 0, output[-6000:]
-    assert leftovers() == {"dangling volumes": [], "dangling images": [], "exited containers": []}
+    client = docker.from_env(timeout=120)
+    try:
+        left = docker_leftovers(client)
+    finally:
+        client.close()
+    assert left.counts() == (0, 0, 0), (
+        f"left behind (dangling volumes, stopped containers, dangling images): {left}"
+    )
 
 
 def test_remove_the_fresh_host_stack() -> None:
