@@ -31,14 +31,37 @@ from pathlib import Path
 from typing import Any
 
 CORPUS_DIR = Path(__file__).resolve().parent / "corpus"
-TEST_SPLIT = CORPUS_DIR / "test"
+BLIND_SPLIT = CORPUS_DIR / "blind"
 DEV_SPLIT = CORPUS_DIR / "dev"
+V1_SPLIT = CORPUS_DIR / "v1"
 
 # Conditions with these assertions are the patient's own (present, suspected or past).
 PATIENT_ASSERTIONS = frozenset({"present", "possible", "historical"})
+# A medication record in one of these states is the patient's current medication.
+CURRENT_STATUSES = frozenset({"active", "started", "changed"})
 
-# The issue's acceptance thresholds; test_evaluation.py fails below any of them.
-THRESHOLDS: dict[str, float] = {
+# Issue #19's acceptance targets for the blind split (corpus/blind). `make eval-extraction` prints
+# which are met; test_evaluation.py enforces FLOORS (below) so that a change cannot make things worse.
+TARGETS: dict[str, float] = {
+    "conditions.f1": 0.95,
+    "conditions.icd10_exact_accuracy": 0.95,
+    "conditions.assertion_accuracy": 0.95,
+    "medications.f1": 0.95,
+    "medications.rxnorm_accuracy": 0.95,
+    "medications.dose_accuracy": 0.95,
+    "medications.status_accuracy": 0.95,
+    "lab_results.recall": 0.95,
+    "lab_results.unit_accuracy": 0.95,
+    "allergies.precision": 0.90,
+    "allergies.recall": 0.90,
+    "fhir.validity_rate": 1.0,
+    "fhir.us_core_rate": 1.0,
+}
+# Counts that must be zero on the blind split.
+ZERO_TARGETS = ("safety.errors", "medications.duplicates")
+
+# The first test split's thresholds (issue #9), still enforced on corpus/v1.
+V1_THRESHOLDS: dict[str, float] = {
     "vital_signs.f1": 0.98,
     "medications.f1": 0.95,
     "medications.dose_accuracy": 0.95,
@@ -52,7 +75,6 @@ THRESHOLDS: dict[str, float] = {
     "conditions.assertion_accuracy": 0.95,
     "fhir.validity_rate": 1.0,
 }
-MAX_NEGATED_OR_FAMILY_AS_PATIENT = 0
 
 Extractor = Callable[[str], dict[str, Any]]
 BundleBuilder = Callable[[dict[str, Any], str], bool]
@@ -127,7 +149,8 @@ class Report:
     split: str
     notes: int
     entities: dict[str, EntityScore]
-    negated_or_family_as_patient: list[Mismatch]
+    safety_errors: list[Mismatch]
+    duplicates: dict[str, list[Mismatch]]
     fhir_valid: int
     fhir_invalid: list[Mismatch]
     latencies_ms: list[float]
@@ -135,9 +158,13 @@ class Report:
     mismatches: list[Mismatch]
     fhir_latencies_ms: list[float] = field(default_factory=list)
     cpu_ms: list[float] = field(default_factory=list)
+    us_core: int = 0
+    us_core_missing: list[Mismatch] = field(default_factory=list)
+    encounter_class: Accuracy = field(default_factory=Accuracy)
+    safety_items: int = 0
 
     def metrics(self) -> dict[str, float]:
-        """Flat `entity.metric` -> value mapping (the keys of THRESHOLDS plus the rest)."""
+        """Flat `entity.metric` -> value mapping (the keys of TARGETS plus the rest)."""
         flat: dict[str, float] = {}
         for entity, score in self.entities.items():
             flat[f"{entity}.precision"] = score.counts.precision
@@ -146,7 +173,12 @@ class Report:
             for name, accuracy in score.attributes.items():
                 flat[f"{entity}.{name}_accuracy"] = accuracy.value
         flat["fhir.validity_rate"] = self.fhir_valid / self.notes if self.notes else 0.0
-        flat["conditions.negated_or_family_as_patient"] = float(len(self.negated_or_family_as_patient))
+        flat["fhir.us_core_rate"] = self.us_core / self.notes if self.notes else 0.0
+        flat["encounter.class_accuracy"] = self.encounter_class.value
+        flat["safety.errors"] = float(len(self.safety_errors))
+        flat["safety.items"] = float(self.safety_items)
+        for entity, found in self.duplicates.items():
+            flat[f"{entity}.duplicates"] = float(len(found))
         flat["latency.p50_ms"] = percentile(self.latencies_ms, 50)
         flat["latency.p95_ms"] = percentile(self.latencies_ms, 95)
         flat["latency.first_call_ms"] = self.first_call_ms
@@ -156,19 +188,17 @@ class Report:
         flat["latency.fhir_p95_ms"] = percentile(self.fhir_latencies_ms, 95)
         return flat
 
-    def failures(self) -> list[str]:
-        """Every acceptance threshold this report misses, as readable lines."""
+    def failures(
+        self, minimums: dict[str, float] | None = None, zeros: tuple[str, ...] = ZERO_TARGETS
+    ) -> list[str]:
+        """Every minimum (the issue's targets by default) this report misses, as readable lines."""
         metrics = self.metrics()
         failed = [
             f"{key} = {metrics.get(key, 0.0):.3f} < {minimum}"
-            for key, minimum in THRESHOLDS.items()
-            if metrics.get(key, 0.0) < minimum
+            for key, minimum in (TARGETS if minimums is None else minimums).items()
+            if metrics.get(key, 0.0) < minimum - 1e-9
         ]
-        if len(self.negated_or_family_as_patient) > MAX_NEGATED_OR_FAMILY_AS_PATIENT:
-            failed.append(
-                f"{len(self.negated_or_family_as_patient)} negated or family mentions emitted as the "
-                "patient's condition"
-            )
+        failed += [f"{key} = {metrics[key]:.0f} (must be 0)" for key in zeros if metrics.get(key, 0.0) > 0]
         return failed
 
     def as_json(self) -> dict[str, Any]:
@@ -184,7 +214,7 @@ class Report:
                 }
                 for entity, s in self.entities.items()
             },
-            "failures": self.failures(),
+            "targets_missed": self.failures(),
         }
 
     def table(self) -> str:
@@ -204,10 +234,21 @@ class Report:
             )
         metrics = self.metrics()
         lines.append(
-            f"negated/family mentions emitted as the patient's condition: "
-            f"{len(self.negated_or_family_as_patient)}"
+            f"safety errors (not the patient's, emitted as the patient's): {len(self.safety_errors)} "
+            f"of {self.safety_items} annotated safety items"
         )
-        lines.append(f"FHIR bundles valid: {self.fhir_valid}/{self.notes}")
+        lines.append(
+            "duplicate records: "
+            + ", ".join(f"{entity} {len(found)}" for entity, found in self.duplicates.items())
+        )
+        lines.append(
+            f"encounter class: {self.encounter_class.value:.3f} "
+            f"({self.encounter_class.correct}/{self.encounter_class.total})"
+        )
+        lines.append(
+            f"FHIR bundles valid: {self.fhir_valid}/{self.notes}; "
+            f"with US Core profiles: {self.us_core}/{self.notes}"
+        )
         lines.append(
             f"latency per note: p50 {metrics['latency.p50_ms']:.1f} ms, "
             f"p95 {metrics['latency.p95_ms']:.1f} ms (first call {self.first_call_ms:.1f} ms, not counted); "
@@ -218,7 +259,8 @@ class Report:
             f"p95 {metrics['latency.fhir_p95_ms']:.1f} ms"
         )
         failures = self.failures()
-        lines.append("thresholds: " + ("all met" if not failures else "MISSED: " + "; ".join(failures)))
+        missed = "all met" if not failures else "MISSED: " + "; ".join(failures)
+        lines.append(f"issue #19 targets: {missed}")
         return "\n".join(lines)
 
 
@@ -335,14 +377,15 @@ def _match(
     extracted: list[dict[str, Any]],
     primary: Callable[[dict[str, Any], dict[str, Any]], bool],
     secondary: Callable[[dict[str, Any], dict[str, Any]], bool] | None = None,
-) -> tuple[list[tuple[dict[str, Any], dict[str, Any]]], list[dict[str, Any]], list[dict[str, Any]]]:
-    """One-to-one matching in two passes; returns (pairs, unmatched expected, unmatched extracted).
+) -> tuple[list[tuple[dict[str, Any], dict[str, Any]]], list[dict[str, Any]], list[dict[str, Any]], list]:
+    """One-to-one matching in two passes; returns (pairs, unmatched expected, unmatched extracted,
+    repeats).
 
-    Extracted items that match an already paired expected item are repeated mentions and are dropped.
+    Extracted items that match an already paired expected item are repeats: neither true nor false
+    positives, but for records that should be one per concept (medications, conditions) duplicates.
     """
     pairs: dict[int, dict[str, Any]] = {}
-    unmatched: list[dict[str, Any]] = []
-    repeated: list[dict[str, Any]] = []
+    repeated: list[tuple[dict[str, Any], dict[str, Any]]] = []
     rules = [primary] + ([secondary] if secondary else [])
     remaining = list(extracted)
     for rule in rules:
@@ -353,15 +396,15 @@ def _match(
             if free:
                 pairs[free[0]] = item
             elif candidates:
-                repeated.append(item)
+                repeated.append((expected[candidates[0]], item))
             else:
                 still.append(item)
         remaining = still
-    unmatched = remaining
     # Optional expected items (mentions annotators could reasonably read either way) are never errors.
     matched = [(expected[i], item) for i, item in sorted(pairs.items()) if not expected[i].get("optional")]
     missed = [exp for i, exp in enumerate(expected) if i not in pairs]
-    return matched, missed, unmatched
+    repeats = [(exp, item) for exp, item in repeated if not exp.get("optional")]
+    return matched, missed, remaining, repeats
 
 
 def _evidence_ranges(text: str, item: dict[str, Any]) -> list[tuple[int, int]]:
@@ -369,6 +412,43 @@ def _evidence_ranges(text: str, item: dict[str, Any]) -> list[tuple[int, int]]:
     for mention in item.get("mentions", []):
         ranges += occurrences(text, mention)
     return ranges
+
+
+def item_spans(item: dict[str, Any]) -> list[list[int]]:
+    """An extracted record's evidence: its span and the spans of its merged mentions."""
+    spans = [item["span"]] if item.get("span") else []
+    for mention in item.get("mentions") or []:
+        if isinstance(mention, dict) and mention.get("span"):
+            spans.append(mention["span"])
+    return spans
+
+
+def _overlaps_any(item: dict[str, Any], ranges: list[tuple[int, int]]) -> bool:
+    return any(overlaps(span, ranges) for span in item_spans(item))
+
+
+def _ingredient_codes(item: dict[str, Any]) -> set[str]:
+    codes = {c.get("code") for c in item.get("codings") or [] if isinstance(c, dict)}
+    if not codes and _code(item.get("rxnorm")):
+        codes = {_code(item.get("rxnorm"))}
+    return {c for c in codes if c}
+
+
+def rxnorm_correct(expected: dict[str, Any], item: dict[str, Any]) -> bool:
+    """The RxCUI the annotator gave (ingredient, or multiple-ingredient concept), or, for a
+    combination, the same set of ingredient codes (names where the annotator gave no code)."""
+    code = _code(item.get("rxnorm"))
+    wanted = [c for c in options(expected.get("rxcui")) if c]
+    if code and code in wanted:
+        return True
+    ingredients = expected.get("ingredients") or []
+    if ingredients and all(i.get("rxcui") for i in ingredients):
+        return {str(i["rxcui"]) for i in ingredients} == _ingredient_codes(item)
+    if ingredients:
+        names = {normalise_name(i.get("name")) for i in ingredients}
+        got = {normalise_name(n) for n in re.split(r"\s*/\s*", item.get("name") or "")}
+        return names == got
+    return not wanted and code is None
 
 
 class Scorer:
@@ -387,9 +467,14 @@ class Scorer:
                 "family_history",
             )
         }
-        self.negated_or_family: list[Mismatch] = []
+        self.safety: list[Mismatch] = []
+        self.safety_items = 0
+        self.duplicates: dict[str, list[Mismatch]] = {"medications": [], "conditions": []}
+        self.encounter_class = Accuracy()
         self.fhir_valid = 0
         self.fhir_invalid: list[Mismatch] = []
+        self.us_core = 0
+        self.us_core_missing: list[Mismatch] = []
         self.mismatches: list[Mismatch] = []
         self.notes = 0
 
@@ -408,6 +493,12 @@ class Scorer:
             self._note_problem(note, entity, f"not expected {describe(item)}")
         return score
 
+    def _duplicates(self, note: Note, entity: str, repeats: list, describe: Callable) -> None:
+        for expected, item in repeats:
+            self.duplicates[entity].append(
+                Mismatch(note.name, entity, f"second record {describe(item)} for {expected.get('text')!r}")
+            )
+
     def _attribute(
         self, note: Note, score: EntityScore, entity: str, name: str, expected: Any, actual: Any, label: str
     ) -> None:
@@ -424,12 +515,27 @@ class Scorer:
         self._labs(note, result.get("lab_results") or [])
         self._allergies(note, result.get("allergies") or [])
         self._family(note, result.get("family_history") or [])
+        self._safety(note, result)
+        if "encounter_class" in note.expected:
+            got = (result.get("encounter") or {}).get("class")
+            ok = accepts(note.expected["encounter_class"], got)
+            self.encounter_class.record(ok)
+            if not ok:
+                self._note_problem(
+                    note, "encounter", f"class expected {note.expected['encounter_class']!r}, got {got!r}"
+                )
 
-    def record_fhir(self, note: Note, valid: bool, errors: list[str]) -> None:
+    def record_fhir(self, note: Note, valid: bool, errors: list[str], us_core_missing: list[str]) -> None:
         if valid:
             self.fhir_valid += 1
         else:
             self.fhir_invalid.append(Mismatch(note.name, "fhir", "; ".join(errors[:5])))
+        if us_core_missing:
+            self.us_core_missing.append(
+                Mismatch(note.name, "fhir", "no US Core profile on " + ", ".join(us_core_missing[:5]))
+            )
+        else:
+            self.us_core += 1
 
     def _conditions(self, note: Note, extracted: list[dict[str, Any]]) -> None:
         expected = note.expected.get("conditions", [])
@@ -437,15 +543,21 @@ class Scorer:
         own = [item for item in extracted if item.get("assertion") != "family"]
 
         def by_span(exp: dict[str, Any], item: dict[str, Any]) -> bool:
-            return overlaps(item.get("span"), _evidence_ranges(note.text, exp))
+            return _overlaps_any(item, _evidence_ranges(note.text, exp))
 
         def by_code(exp: dict[str, Any], item: dict[str, Any]) -> bool:
             code = _code(item.get("code"))
-            same_assertion = item.get("assertion") == exp.get("assertion")
+            same_assertion = item.get("assertion") in options(exp.get("assertion"))
             return code is not None and accepts(exp.get("icd10"), code) and same_assertion
 
-        matched, missed, unmatched = _match(expected, own, by_span, by_code)
+        matched, missed, unmatched, repeats = _match(expected, own, by_span, by_code)
         score = self._count(note, "conditions", matched, missed, unmatched, lambda c: repr(c.get("text")))
+        self._duplicates(
+            note,
+            "conditions",
+            [(e, i) for e, i in repeats if i.get("assertion") in options(e.get("assertion"))],
+            lambda c: f"{c.get('text')!r} ({c.get('assertion')})",
+        )
         for exp, item in matched:
             label = repr(exp["text"])
             assertion = item.get("assertion")
@@ -458,32 +570,19 @@ class Scorer:
                     note, score, "conditions", "icd10_category", categories, code[:3] if code else None, label
                 )
 
-        for mention in note.expected.get("absent_or_family_mentions", []):
-            ranges = occurrences(note.text, mention)
-            if not ranges:
-                raise ValueError(f"{note.name}: absent_or_family_mentions {mention!r} is not in the note")
-            for item in extracted:
-                if item.get("assertion") in PATIENT_ASSERTIONS and overlaps(item.get("span"), ranges):
-                    self.negated_or_family.append(
-                        Mismatch(
-                            note.name,
-                            "conditions",
-                            f"{item.get('text')!r} ({item.get('assertion')}) from {mention!r}",
-                        )
-                    )
-
     def _medications(self, note: Note, extracted: list[dict[str, Any]]) -> None:
         expected = note.expected.get("medications", [])
 
         def by_span(exp: dict[str, Any], item: dict[str, Any]) -> bool:
-            return overlaps(item.get("span"), _evidence_ranges(note.text, exp))
+            return _overlaps_any(item, _evidence_ranges(note.text, exp))
 
         def by_name(exp: dict[str, Any], item: dict[str, Any]) -> bool:
             names = {normalise_name(name) for name in options(exp.get("name"))}
             return normalise_name(item.get("name")) in names
 
-        matched, missed, unmatched = _match(expected, extracted, by_span, by_name)
+        matched, missed, unmatched, repeats = _match(expected, extracted, by_span, by_name)
         score = self._count(note, "medications", matched, missed, unmatched, lambda m: repr(m.get("text")))
+        self._duplicates(note, "medications", repeats, lambda m: f"{m.get('text')!r} ({m.get('status')})")
         for exp, item in matched:
             label = repr(exp["text"])
             frequency = item.get("frequency")
@@ -494,10 +593,52 @@ class Scorer:
                 "frequency": (exp.get("frequency"), frequency_code),
                 "as_needed": (exp.get("as_needed", False), bool(item.get("as_needed"))),
                 "status": (exp.get("status", "active"), item.get("status")),
-                "rxnorm": (exp.get("rxcui"), _code(item.get("rxnorm"))),
             }
             for name, (want, got) in checks.items():
                 self._attribute(note, score, "medications", name, want, got, label)
+            ok = rxnorm_correct(exp, item)
+            score.attribute("rxnorm").record(ok)
+            if not ok:
+                self._note_problem(
+                    note,
+                    "medications",
+                    f"{label}: rxnorm expected {exp.get('rxcui')!r} {exp.get('ingredients') or ''}, got "
+                    f"{_code(item.get('rxnorm'))!r} {sorted(_ingredient_codes(item))}",
+                )
+
+    def _safety(self, note: Note, result: dict[str, Any]) -> None:
+        """Every mention that is not the patient's (negated, hypothetical, ruled out, family, another
+        person's, a refused order, an allergen...) must not come out as the patient's."""
+        items = [
+            {"text": mention, "entity": "condition", "kind": "negated_or_family"}
+            for mention in note.expected.get("absent_or_family_mentions", [])
+        ] + list(note.expected.get("safety", []))
+        self.safety_items += len(items)
+        for item in items:
+            ranges = occurrences(note.text, item["text"])
+            if not ranges:
+                raise ValueError(f"{note.name}: safety text {item['text']!r} is not in the note")
+            if item["entity"] == "condition":
+                wrong = [
+                    c
+                    for c in result.get("conditions") or []
+                    if c.get("assertion") in PATIENT_ASSERTIONS and _overlaps_any(c, ranges)
+                ]
+                describe = lambda c: f"condition {c.get('text')!r} ({c.get('assertion')})"  # noqa: E731
+            elif item["entity"] == "medication":
+                wrong = [
+                    m
+                    for m in result.get("medications") or []
+                    if m.get("status") in CURRENT_STATUSES and _overlaps_any(m, ranges)
+                ]
+                describe = lambda m: f"medication {m.get('text')!r} ({m.get('status')})"  # noqa: E731
+            else:
+                wrong = [a for a in result.get("allergies") or [] if _overlaps_any(a, ranges)]
+                describe = lambda a: f"allergy {a.get('text')!r}"  # noqa: E731
+            for found in wrong:
+                self.safety.append(
+                    Mismatch(note.name, "safety", f"{describe(found)} from {item['text']!r} ({item['kind']})")
+                )
 
     def _vitals(self, note: Note, extracted: list[dict[str, Any]]) -> None:
         expected = note.expected.get("vital_signs", [])
@@ -511,7 +652,7 @@ class Scorer:
                 )
             return same_quantity(exp["value"], exp.get("unit"), item.get("value"), item.get("unit"))
 
-        matched, missed, unmatched = _match(expected, extracted, same)
+        matched, missed, unmatched, _ = _match(expected, extracted, same)
         score = self._count(
             note,
             "vital_signs",
@@ -535,7 +676,7 @@ class Scorer:
             value, unit = item.get("value"), item.get("unit")
             return bool(same_test) and same_quantity(exp["value"], exp.get("unit"), value, unit)
 
-        matched, missed, unmatched = _match(expected, extracted, same)
+        matched, missed, unmatched, _ = _match(expected, extracted, same)
         score = self._count(
             note, "lab_results", matched, missed, unmatched, lambda lab: f"{lab['name']} {lab['value']}"
         )
@@ -550,14 +691,18 @@ class Scorer:
         expected = note.expected.get("allergies", [])
 
         def by_span(exp: dict[str, Any], item: dict[str, Any]) -> bool:
-            return overlaps(item.get("span"), _evidence_ranges(note.text, exp))
+            return _overlaps_any(item, _evidence_ranges(note.text, exp))
 
-        matched, missed, unmatched = _match(expected, extracted, by_span)
+        matched, missed, unmatched, _ = _match(expected, extracted, by_span)
         score = self._count(note, "allergies", matched, missed, unmatched, lambda a: repr(a.get("text")))
         for exp, item in matched:
             if exp.get("reaction"):
                 ok = normalise_name(exp["reaction"]) in normalise_name(str(item.get("reaction") or ""))
                 score.attribute("reaction").record(ok)
+            if exp.get("verification"):
+                label = repr(exp["text"])
+                got = item.get("verification", "confirmed")
+                self._attribute(note, score, "allergies", "verification", exp["verification"], got, label)
 
     def _family(self, note: Note, extracted: list[dict[str, Any]]) -> None:
         expected = note.expected.get("family_history", [])
@@ -570,7 +715,7 @@ class Scorer:
             got = normalise_name(item.get("condition") or item.get("text"))
             return bool(want and got) and (want in got or got in want)
 
-        matched, missed, unmatched = _match(expected, extracted, same)
+        matched, missed, unmatched, _ = _match(expected, extracted, same)
         self._count(
             note,
             "family_history",
@@ -591,7 +736,8 @@ class Scorer:
             split=self.split,
             notes=self.notes,
             entities=self.entities,
-            negated_or_family_as_patient=self.negated_or_family,
+            safety_errors=self.safety,
+            duplicates=self.duplicates,
             fhir_valid=self.fhir_valid,
             fhir_invalid=self.fhir_invalid,
             latencies_ms=latencies_ms,
@@ -599,6 +745,10 @@ class Scorer:
             mismatches=self.mismatches,
             fhir_latencies_ms=fhir_latencies_ms,
             cpu_ms=cpu_ms,
+            us_core=self.us_core,
+            us_core_missing=self.us_core_missing,
+            encounter_class=self.encounter_class,
+            safety_items=self.safety_items,
         )
 
 
@@ -611,15 +761,37 @@ def default_extractor() -> Extractor:
     return extract_structured
 
 
-def fhir_validity(extraction: dict[str, Any], text: str) -> tuple[bool, list[str]]:
+# Resource types US Core (STU 6.1) profiles; a bundle counts when each of them declares one.
+US_CORE_TYPES = frozenset(
+    {
+        "Patient", "Encounter", "Condition", "MedicationRequest", "AllergyIntolerance", "Observation",
+        "Procedure", "DocumentReference", "Provenance", "ServiceRequest", "CarePlan",
+    }
+)  # fmt: skip
+US_CORE_PREFIX = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-"
+
+
+def fhir_validity(extraction: dict[str, Any], text: str) -> tuple[bool, list[str], list[str]]:
+    """(valid R4, errors, resource types that lack a US Core profile) for the note's bundle."""
     from medical_notes.fhir import build_bundle
 
     result = build_bundle(extraction, source_text=text)
-    return result.validation.valid, [str(error) for error in result.validation.errors]
+    missing = sorted(
+        {
+            resource["resourceType"]
+            for entry in result.bundle.get("entry", [])
+            if (resource := entry.get("resource", {})).get("resourceType") in US_CORE_TYPES
+            and not any(
+                str(profile).startswith(US_CORE_PREFIX)
+                for profile in (resource.get("meta") or {}).get("profile", [])
+            )
+        }
+    )
+    return result.validation.valid, [str(error) for error in result.validation.errors], missing
 
 
 def evaluate(
-    directory: Path = TEST_SPLIT,
+    directory: Path = BLIND_SPLIT,
     extractor: Extractor | None = None,
     *,
     check_fhir: bool = True,
@@ -646,7 +818,7 @@ def evaluate(
             result = dict(result)
             result.setdefault("source_sha256", hashlib.sha256(note.text.encode()).hexdigest())
             started = time.perf_counter()
-            valid, errors = fhir_validity(result, note.text)
+            valid, errors, missing = fhir_validity(result, note.text)
             fhir_latencies.append((time.perf_counter() - started) * 1000)
-            scorer.record_fhir(note, valid, errors)
+            scorer.record_fhir(note, valid, errors, missing)
     return scorer.report(latencies, first_call_ms, fhir_latencies, cpu)
