@@ -270,7 +270,9 @@ def test_vital_signs_follow_the_vital_signs_profile():
     for vital in vitals:
         assert vital["status"] == "final"
         assert vital["effectiveDateTime"] == "2026-02-03"
-        assert vital["meta"]["profile"] == ["http://hl7.org/fhir/StructureDefinition/vitalsigns"]
+        base, us_core = vital["meta"]["profile"]
+        assert base == "http://hl7.org/fhir/StructureDefinition/vitalsigns"
+        assert us_core.startswith("http://hl7.org/fhir/us/core/StructureDefinition/us-core-")
     by_code = {codes(o["code"], LOINC)[-1]: o for o in vitals}
     assert set(by_code) == {"85354-9", "8867-4", "8310-5", "2708-6", "29463-7", "39156-5"}
 
@@ -361,9 +363,17 @@ def test_without_the_note_text_the_document_is_referenced_by_hash_only():
     assert "data" not in document["content"][0]["attachment"]
 
 
-def test_a_note_without_a_date_still_gives_a_valid_bundle_with_warnings():
+def test_a_note_without_a_date_gives_observations_no_time_and_says_so():
     undated = extraction()
     undated["encounter"] = {"date": None}
+    result = build_bundle(undated, source_text=NOTE)
+    assert not result.validation.valid
+    observations = len(resources_of(result.bundle, "Observation"))
+    assert [e for e in result.validation.errors if "no date" in e] == result.validation.errors
+    assert len(result.validation.errors) == observations > 0
+    # without observations, an undated note is a valid bundle, with warnings
+    for kind in ("vital_signs", "lab_results"):
+        undated[kind] = []
     result = build_bundle(undated, source_text=NOTE)
     assert result.validation.valid, result.validation.errors
     assert any("no date" in warning for warning in result.validation.warnings)
@@ -480,8 +490,45 @@ def test_timing_codes_and_unknown_relationships():
 def test_an_impossible_encounter_date_is_left_out_with_a_warning():
     wrong = extraction()
     wrong["encounter"] = {"date": "2026-13-45"}
+    for kind in ("vital_signs", "lab_results"):  # observations without a time are errors (tested above)
+        wrong[kind] = []
     result = build_bundle(wrong, source_text=NOTE)
     assert result.validation.valid, result.validation.errors
     assert any("2026-13-45" in warning for warning in result.validation.warnings)
     (encounter,) = resources_of(result.bundle, "Encounter")
     assert "period" not in encounter
+
+
+def test_the_note_type_sets_encounter_class_type_and_document_type():
+    ed = extraction()
+    ed["encounter"] = {"date": "2026-02-03", "note_type": "ed", "class": "EMER"}
+    result = build_bundle(ed, source_text=NOTE)
+    assert result.validation.valid, result.validation.errors
+    (encounter,) = resources_of(result.bundle, "Encounter")
+    assert encounter["class"]["code"] == "EMER"
+    assert codes(encounter["type"][0], "http://snomed.info/sct") == ["4525004"]
+    (document,) = resources_of(result.bundle, "DocumentReference")
+    assert codes(document["type"], LOINC) == ["34111-5"]
+    assert document["category"][0]["coding"][0]["code"] == "clinical-note"
+
+
+def test_refused_orders_are_not_taken_and_an_allergen_order_is_a_detected_issue():
+    data = extraction()
+    data["medications_not_taken"] = [
+        {"text": "statin", "span": [0, 6], "name": "atorvastatin", "rxnorm": None, "reason": "refused"},
+        {"text": "metoprolol", "span": [7, 17], "name": "metoprolol", "reason": "other_person"},
+    ]
+    data["detected_issues"] = [
+        {"kind": "drug-allergy", "medication": "amoxicillin", "allergy": "penicillin", "span": [20, 31],
+         "detail": "amoxicillin ordered; documented penicillin allergy"},
+    ]  # fmt: skip
+    result = build_bundle(data, source_text=NOTE)
+    assert result.validation.valid, result.validation.errors
+    statements = [s for s in resources_of(result.bundle, "MedicationStatement") if s["status"] == "not-taken"]
+    assert [s["medicationCodeableConcept"]["text"] for s in statements] == ["atorvastatin"]
+    (issue,) = resources_of(result.bundle, "DetectedIssue")
+    assert issue["severity"] == "high"
+    assert "penicillin" in issue["detail"]
+    allergies = {entry["fullUrl"]: entry["resource"] for entry in result.bundle["entry"]}
+    implicated = [allergies[ref["reference"]] for ref in issue["implicated"]]
+    assert [a["code"]["text"] for a in implicated] == ["penicillin"]

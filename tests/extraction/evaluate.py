@@ -60,7 +60,8 @@ TARGETS: dict[str, float] = {
 # Counts that must be zero on the blind split.
 ZERO_TARGETS = ("safety.errors", "medications.duplicates")
 
-# The first test split's thresholds (issue #9), still enforced on corpus/v1.
+# The first test split's thresholds (issue #9), still enforced on corpus/v1. Its bundle validity is not:
+# four of its notes state no date, and a vital sign without a time is now an error (US Core).
 V1_THRESHOLDS: dict[str, float] = {
     "vital_signs.f1": 0.98,
     "medications.f1": 0.95,
@@ -73,7 +74,6 @@ V1_THRESHOLDS: dict[str, float] = {
     "conditions.icd10_category_accuracy": 0.92,
     "conditions.icd10_exact_accuracy": 0.80,
     "conditions.assertion_accuracy": 0.95,
-    "fhir.validity_rate": 1.0,
 }
 
 Extractor = Callable[[str], dict[str, Any]]

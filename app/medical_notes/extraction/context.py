@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from medical_notes.extraction.note_type import encounter_class, note_type
 from medical_notes.extraction.terminology import ICD10CM_SYSTEM, RXNORM_SYSTEM, Terminology, normalize
 from medical_notes.extraction.text import NoteLayout
 
@@ -257,8 +258,12 @@ _PROCEDURE_DONE = re.compile(
     re.I,
 )
 _DATE = re.compile(
-    r"\b(?:(?P<iso>(?:19|20)\d\d-\d\d-\d\d)|(?P<us>\d{1,2}/\d{1,2}/(?:19|20)\d\d)|(?P<year>(?:19|20)\d\d))\b"
+    r"\b(?:(?P<iso>(?:19|20)\d\d-\d\d-\d\d)|(?P<us>\d{1,2}[/-]\d{1,2}[/-](?:(?:19|20)\d\d|\d\d))"
+    r"|(?P<named>(?P<month>jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.? (?P<day>\d{1,2}),? "
+    r"(?P<named_year>(?:19|20)\d\d))|(?P<year>(?:19|20)\d\d))\b",
+    re.IGNORECASE,
 )
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 
 
 def find_procedures(layout: NoteLayout) -> list[dict[str, Any]]:
@@ -390,25 +395,37 @@ def find_patient(text: str) -> dict[str, Any]:
 
 
 def find_encounter(text: str) -> dict[str, Any]:
+    kind = note_type(text)
+    typed = {"note_type": kind, "class": encounter_class(kind, text)}
     front_matter = _FRONT_MATTER_DATE.search(text[:800])
     if front_matter:
-        return {"date": front_matter.group(1), "span": [front_matter.start(1), front_matter.end(1)]}
+        return {"date": front_matter.group(1), "span": [front_matter.start(1), front_matter.end(1)], **typed}
     head = text[:600]
-    labelled = re.search(r"(?:date(?: of service| of visit)?|dos|visit date|seen on)\W{0,6}", head, re.I)
+    labelled = re.search(
+        r"(?:date(?: of service| of visit)?|dos|visit date|seen on|discharge date|date of discharge)\W{0,6}",
+        head,
+        re.I,
+    )
     found = _DATE.search(head, labelled.end()) if labelled else None
     if found is None or found.group("year"):
         found = next((m for m in _DATE.finditer(head) if not m.group("year")), None)
     if found is None:
-        return {"date": None, "span": None}
-    return {"date": _iso_date(found), "span": [found.start(), found.end()]}
+        return {"date": None, "span": None, **typed}
+    return {"date": _iso_date(found), "span": [found.start(), found.end()], **typed}
 
 
 def _iso_date(match: re.Match[str]) -> str | None:
     if match.group("iso"):
         return match.group("iso")
     if match.group("us"):
-        month, day, year = match.group("us").split("/")
+        month, day, year = re.split(r"[/-]", match.group("us"))
+        year = year if len(year) == 4 else f"20{year}"
         if 1 <= int(month) <= 12 and 1 <= int(day) <= 31:
             return f"{year}-{int(month):02d}-{int(day):02d}"
+        return None
+    if match.group("named"):
+        month = _MONTHS.index(match.group("month").lower()[:3]) + 1
+        if 1 <= int(match.group("day")) <= 31:
+            return f"{match.group('named_year')}-{month:02d}-{int(match.group('day')):02d}"
         return None
     return match.group("year")

@@ -115,11 +115,17 @@ def build_bundle(
     document_url = entries.url("DocumentReference", "source")
     device_url = entries.url("Device", "pipeline")
     date = _encounter_date(extraction, warnings)
+    encounter = extraction.get("encounter") or {}
     context = resources.Context(
-        patient=patient_url, encounter=encounter_url, document=document_url, date=date
+        patient=patient_url,
+        encounter=encounter_url,
+        document=document_url,
+        date=date,
+        note_type=encounter.get("note_type"),
+        encounter_class=encounter.get("class") or "AMB",
     )
 
-    entries.add(patient_url, resources.patient(extraction.get("patient")))
+    entries.add(patient_url, resources.patient(extraction.get("patient"), source_sha256))
     entries.add(encounter_url, resources.encounter(context))
     entries.add(document_url, resources.document_reference(context, source_sha256, _attachment(source_text)))
     entries.add(
@@ -144,6 +150,8 @@ def build_bundle(
 
     for index, item in enumerate(extraction.get("medications") or []):
         entries.add(entries.url("Medication", _item_key(index, item)), resources.medication(context, item))
+    for index, item in enumerate(extraction.get("medications_not_taken") or []):
+        entries.add(entries.url("NotTaken", _item_key(index, item)), resources.not_taken(context, item))
     for index, item in enumerate(extraction.get("vital_signs") or []):
         resource = resources.vital_sign(context, item)
         if resource is None:
@@ -152,9 +160,16 @@ def build_bundle(
     for index, item in enumerate(extraction.get("lab_results") or []):
         resource = resources.lab_result(context, item, _loinc_display(item.get("loinc")))
         entries.add(entries.url("Laboratory", _item_key(index, item)), resource)
+    allergy_urls: dict[str, str] = {}  # substance -> AllergyIntolerance
     for index, item in enumerate(extraction.get("allergies") or []):
+        url = entries.url("AllergyIntolerance", _item_key(index, item))
+        allergy_urls[str(item.get("substance") or item.get("text") or "").casefold()] = url
+        entries.add(url, resources.allergy(context, item))
+    for index, issue in enumerate(extraction.get("detected_issues") or []):
+        allergy = allergy_urls.get(str(issue.get("allergy") or "").casefold())
         entries.add(
-            entries.url("AllergyIntolerance", _item_key(index, item)), resources.allergy(context, item)
+            entries.url("DetectedIssue", _item_key(index, issue)),
+            resources.detected_issue(context, issue, [allergy] if allergy else []),
         )
     for index, item in enumerate(extraction.get("procedures") or []):
         entries.add(entries.url("Procedure", _item_key(index, item)), resources.procedure(context, item))

@@ -7,6 +7,7 @@ when the item is not something the patient's record should hold (a negated condi
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,8 @@ class Context:
     encounter: str
     document: str
     date: str | None
+    note_type: str | None = None
+    encounter_class: str = "AMB"
 
 
 def reference(url: str) -> dict[str, str]:
@@ -63,6 +66,12 @@ def quantity(value: float | int, unit: str) -> dict[str, Any]:
     return {"value": value, "unit": unit, "system": v.UCUM, "code": unit}
 
 
+def us_core(resource: Resource, name: str, *others: str) -> Resource:
+    """Declare the US Core profile `name` (and `others`, full URLs) in `resource.meta.profile`."""
+    resource["meta"] = {"profile": [*others, v.US_CORE + name]}
+    return resource
+
+
 def _with_common(resource: Resource, item: dict[str, Any]) -> Resource:
     extension = span_extension(item)
     if extension:
@@ -80,24 +89,32 @@ def _system_code(value: Any) -> tuple[str | None, str | None]:
 # ---- patient and encounter -------------------------------------------------------------------------
 
 
-def patient(extraction_patient: dict[str, Any] | None) -> Resource:
-    resource: Resource = {"resourceType": "Patient"}
+def patient(extraction_patient: dict[str, Any] | None, source_sha256: str) -> Resource:
+    """The note's patient: a note names no identifier we could trust, so the identifier is the note's
+    own (its SHA-256) and the name is absent (US Core's data-absent-reason)."""
     sex = (extraction_patient or {}).get("sex")
-    if sex in v.ADMINISTRATIVE_GENDER:
-        resource["gender"] = v.ADMINISTRATIVE_GENDER[sex]
-    return resource
+    resource: Resource = {
+        "resourceType": "Patient",
+        "identifier": [{"system": v.PATIENT_IDENTIFIER_SYSTEM, "value": source_sha256}],
+        "name": [{"extension": [{"url": v.DATA_ABSENT_REASON, "valueCode": "masked"}]}],
+        "gender": v.ADMINISTRATIVE_GENDER.get(sex or "", "unknown"),
+    }
+    return us_core(resource, v.US_CORE_PROFILES["Patient"])
 
 
 def encounter(context: Context) -> Resource:
+    code = context.encounter_class if context.encounter_class in v.ENCOUNTER_CLASSES else "AMB"
+    kind = context.note_type if context.note_type in v.ENCOUNTER_TYPES else None
     resource: Resource = {
         "resourceType": "Encounter",
         "status": "finished",
-        "class": coding(v.ACT_CODE, "AMB", "ambulatory"),
+        "class": coding(v.ACT_CODE, code, v.ENCOUNTER_CLASSES[code]),
+        "type": [concept(None, coding(v.SNOMED, *v.ENCOUNTER_TYPES[kind]))],
         "subject": reference(context.patient),
     }
     if context.date:
         resource["period"] = {"start": context.date}
-    return resource
+    return us_core(resource, v.US_CORE_PROFILES["Encounter"])
 
 
 # ---- conditions and family history ------------------------------------------------------------------
@@ -124,7 +141,7 @@ def condition(context: Context, item: dict[str, Any]) -> Resource | None:
     }
     if context.date:
         resource["recordedDate"] = context.date
-    return _with_common(resource, item)
+    return _with_common(us_core(resource, v.US_CORE_PROFILES["Condition"]), item)
 
 
 def family_member_history(context: Context, relationship: str, items: list[dict[str, Any]]) -> Resource:
@@ -194,6 +211,15 @@ def medication_concept(item: dict[str, Any]) -> dict[str, Any]:
 
 
 MEDICATION_STATEMENT_STATUS = {"active": "active", "stopped": "stopped", "held": "on-hold"}
+# Why a mention is not the patient's medication (extraction `medications_not_taken[].reason`) -> the
+# MedicationStatement (status not-taken) it becomes; the other reasons (another person's drug, a
+# culture's susceptibility list) are not about the patient's medications at all and get no resource.
+NOT_TAKEN_REASONS = {
+    "refused": "Decided against or declined at this encounter",
+    "hypothetical": "Only considered or conditional; not ordered",
+    "do_not_give": "Not to be given",
+    "not_to_take": "Patient told not to take it",
+}
 
 
 def medication(context: Context, item: dict[str, Any]) -> Resource:
@@ -213,6 +239,7 @@ def medication(context: Context, item: dict[str, Any]) -> Resource:
             resource["authoredOn"] = context.date
         if status == "changed":
             resource["note"] = [{"text": "Dose or schedule changed at this encounter."}]
+        us_core(resource, v.US_CORE_PROFILES["MedicationRequest"])
     else:
         resource = {
             "resourceType": "MedicationStatement",
@@ -226,6 +253,41 @@ def medication(context: Context, item: dict[str, Any]) -> Resource:
         if context.date:
             resource["dateAsserted"] = context.date
     return _with_common(resource, item)
+
+
+def not_taken(context: Context, item: dict[str, Any]) -> Resource | None:
+    """A drug the note decided against (or must not be given): MedicationStatement `not-taken`."""
+    reason = NOT_TAKEN_REASONS.get(item.get("reason") or "")
+    if reason is None:
+        return None
+    resource: Resource = {
+        "resourceType": "MedicationStatement",
+        "status": "not-taken",
+        "statusReason": [concept(reason)],
+        "medicationCodeableConcept": medication_concept(item),
+        "subject": reference(context.patient),
+        "context": reference(context.encounter),
+        "derivedFrom": [reference(context.document)],
+    }
+    if context.date:
+        resource["dateAsserted"] = context.date
+    return _with_common(resource, item)
+
+
+def detected_issue(context: Context, issue: dict[str, Any], implicated: list[str]) -> Resource:
+    """An order for a drug the patient is documented to be allergic to: flagged, not ordered."""
+    resource: Resource = {
+        "resourceType": "DetectedIssue",
+        "status": "preliminary",
+        "code": concept("Drug-allergy contraindication"),
+        "severity": "high",
+        "patient": reference(context.patient),
+        "detail": str(issue.get("detail") or ""),
+        "implicated": [reference(url) for url in implicated],
+    }
+    if context.date:
+        resource["identifiedDateTime"] = context.date
+    return _with_common(resource, issue)
 
 
 # ---- observations -----------------------------------------------------------------------------------
@@ -254,8 +316,10 @@ def vital_sign(context: Context, item: dict[str, Any]) -> Resource | None:
     codings = [coding(v.LOINC, loinc, display)]
     if kind == "oxygen_saturation" and item.get("loinc") == v.PULSE_OXIMETRY[0]:
         codings.insert(0, coding(v.LOINC, *v.PULSE_OXIMETRY))
+    if kind == "oxygen_saturation" and v.PULSE_OXIMETRY[0] not in {c["code"] for c in codings}:
+        codings.insert(0, coding(v.LOINC, *v.PULSE_OXIMETRY))  # SpO2 in a note: by pulse oximetry
     resource = _observation(context, "vital-signs", concept(display, *codings))
-    resource["meta"] = {"profile": [v.VITAL_SIGNS_PROFILE]}
+    us_core(resource, v.US_CORE_VITAL_PROFILES[kind], v.VITAL_SIGNS_PROFILE)
     if kind == "blood_pressure":
         resource["component"] = [
             {
@@ -272,7 +336,10 @@ def vital_sign(context: Context, item: dict[str, Any]) -> Resource | None:
 def lab_result(context: Context, item: dict[str, Any], loinc_display: str | None) -> Resource:
     loinc = item.get("loinc")
     codings = [coding(v.LOINC, loinc, loinc_display)] if loinc else []
-    resource = _observation(context, "laboratory", concept(item.get("name"), *codings))
+    resource = us_core(
+        _observation(context, "laboratory", concept(item.get("name"), *codings)),
+        v.US_CORE_PROFILES["laboratory"],
+    )
     value = item.get("value")
     if isinstance(value, int | float) and not isinstance(value, bool):
         if item.get("unit"):
@@ -299,7 +366,9 @@ def allergy(context: Context, item: dict[str, Any]) -> Resource:
     resource: Resource = {
         "resourceType": "AllergyIntolerance",
         "clinicalStatus": concept(None, coding(v.ALLERGY_CLINICAL, "active")),
-        "verificationStatus": concept(None, coding(v.ALLERGY_VERIFICATION, "confirmed")),
+        "verificationStatus": concept(
+            None, coding(v.ALLERGY_VERIFICATION, item.get("verification") or "confirmed")
+        ),
         "code": concept(item.get("substance") or item.get("text"), *codings),
         "patient": reference(context.patient),
         "encounter": reference(context.encounter),
@@ -308,7 +377,7 @@ def allergy(context: Context, item: dict[str, Any]) -> Resource:
         resource["recordedDate"] = context.date
     if item.get("reaction"):
         resource["reaction"] = [{"manifestation": [concept(str(item["reaction"]))]}]
-    return _with_common(resource, item)
+    return _with_common(us_core(resource, v.US_CORE_PROFILES["AllergyIntolerance"]), item)
 
 
 def procedure(context: Context, item: dict[str, Any]) -> Resource:
@@ -318,9 +387,9 @@ def procedure(context: Context, item: dict[str, Any]) -> Resource:
         "code": concept(item.get("text")),
         "subject": reference(context.patient),
     }
-    if item.get("date"):
-        resource["performedString"] = str(item["date"])
-    return _with_common(resource, item)
+    # US Core: a completed procedure states when; a note that does not say is stated as such.
+    resource["performedString"] = str(item.get("date") or "date not stated in the note")
+    return _with_common(us_core(resource, v.US_CORE_PROFILES["Procedure"]), item)
 
 
 # Plan items that are orders get a ServiceRequest; the rest are CarePlan activities.
@@ -339,15 +408,22 @@ def service_request(context: Context, item: dict[str, Any]) -> Resource:
     }
     if context.date:
         resource["authoredOn"] = context.date
-    return _with_common(resource, item)
+    return _with_common(us_core(resource, v.US_CORE_PROFILES["ServiceRequest"]), item)
 
 
 def care_plan(context: Context, activities: list[dict[str, Any]], orders: list[str]) -> Resource:
     """The visit's plan: free-text activities plus references to the ServiceRequests ordered."""
+    items = "".join(f"<li>{html.escape(str(item.get('text') or ''))}</li>" for item in activities)
+    narrative = "<p>Plan from the source note</p>" + (f"<ul>{items}</ul>" if items else "")
     resource: Resource = {
         "resourceType": "CarePlan",
+        "text": {
+            "status": "generated",
+            "div": f'<div xmlns="http://www.w3.org/1999/xhtml">{narrative}</div>',
+        },
         "status": "active",
         "intent": "plan",
+        "category": [concept(None, coding(v.US_CORE_CAREPLAN_CATEGORY, "assess-plan"))],
         "title": "Plan from the source note",
         "subject": reference(context.patient),
         "encounter": reference(context.encounter),
@@ -357,25 +433,27 @@ def care_plan(context: Context, activities: list[dict[str, Any]], orders: list[s
         ]
         + [{"reference": reference(url)} for url in orders],
     }
-    return resource
+    return us_core(resource, v.US_CORE_PROFILES["CarePlan"])
 
 
 # ---- the source note and where the data came from ---------------------------------------------------
 
 
 def document_reference(context: Context, source_sha256: str, attachment: dict[str, Any]) -> Resource:
+    code, display = v.DOCUMENT_TYPES.get(context.note_type, v.DOCUMENT_TYPES[None])
     resource: Resource = {
         "resourceType": "DocumentReference",
         "masterIdentifier": {"system": v.SOURCE_HASH_SYSTEM, "value": source_sha256},
         "status": "current",
-        "type": concept("Progress note", coding(v.LOINC, "11506-3", "Progress note")),
+        "type": concept(display, coding(v.LOINC, code, display)),
+        "category": [concept(None, coding(v.US_CORE_DOCUMENT_CATEGORY, "clinical-note", "Clinical Note"))],
         "subject": reference(context.patient),
         "content": [{"attachment": attachment}],
         "context": {"encounter": [reference(context.encounter)]},
     }
     if context.date:
         resource["context"]["period"] = {"start": context.date}
-    return resource
+    return us_core(resource, v.US_CORE_PROFILES["DocumentReference"])
 
 
 def device(pipeline_version: str, provider: str, model: str | None) -> Resource:
@@ -391,7 +469,7 @@ def device(pipeline_version: str, provider: str, model: str | None) -> Resource:
 
 
 def provenance(context: Context, targets: list[str], device_url: str, recorded: str) -> Resource:
-    return {
+    resource: Resource = {
         "resourceType": "Provenance",
         "target": [reference(url) for url in targets],
         "recorded": recorded,
@@ -403,3 +481,4 @@ def provenance(context: Context, targets: list[str], device_url: str, recorded: 
         ],
         "entity": [{"role": "source", "what": reference(context.document)}],
     }
+    return us_core(resource, v.US_CORE_PROFILES["Provenance"])

@@ -5,7 +5,8 @@ Structure: the `fhir.resources` R4B models (pydantic). R4B changed no element of
 valid R4 structure: cardinalities, data types, required elements and no unknown elements.
 Our rules: every reference resolves inside the bundle; every ICD-10-CM, RxNorm and LOINC code exists in
 the service's terminology tables; quantities are UCUM; vital-sign Observations carry what FHIR's
-vital-signs profile requires.
+vital-signs profile requires, an effective time included (a note that states no date gets an error);
+and the US Core (STU 6.1.0) rules of `_us_core_errors` for every resource that declares a US Core profile.
 """
 
 from __future__ import annotations
@@ -57,12 +58,15 @@ def _terminology() -> tuple[dict[str, Lookup], Callable[[str], bool]] | None:
 
 
 # The vital-signs profile codes are fixed by FHIR; they are valid whatever the LOINC table holds.
-_PROFILE_LOINC = {code for code, _ in v.VITAL_SIGNS.values()} | {
-    v.PULSE_OXIMETRY[0],
-    v.SYSTOLIC[0],
-    v.DIASTOLIC[0],
-    "11506-3",
-}
+_PROFILE_LOINC = (
+    {code for code, _ in v.VITAL_SIGNS.values()}
+    | {
+        v.PULSE_OXIMETRY[0],
+        v.SYSTOLIC[0],
+        v.DIASTOLIC[0],
+    }
+    | {code for code, _ in v.DOCUMENT_TYPES.values()}
+)
 
 
 # FHIR's units-of-time value set (Timing, durations): UCUM codes whatever the unit table holds.
@@ -109,9 +113,8 @@ def _quantity_errors(path: str, quantity: Any, allowed: frozenset[str] | None) -
     return problems
 
 
-def _vital_sign_errors(bundle: dict[str, Any]) -> tuple[list[str], list[str]]:
+def _vital_sign_errors(bundle: dict[str, Any]) -> list[str]:
     errors: list[str] = []
-    warnings: list[str] = []
     units_by_code = {code: v.VITAL_UNITS[kind] for kind, (code, _) in v.VITAL_SIGNS.items()}
     for index, entry in enumerate(bundle.get("entry", [])):
         resource = entry.get("resource", {})
@@ -130,8 +133,6 @@ def _vital_sign_errors(bundle: dict[str, Any]) -> tuple[list[str], list[str]]:
             continue
         if "subject" not in resource:
             errors.append(f"{path}: vital sign without a subject")
-        if not any(key.startswith("effective") for key in resource):
-            warnings.append(f"{path}: the note states no date, so the vital sign has no effective[x]")
         if profile_codes[0] == v.VITAL_SIGNS["blood_pressure"][0]:
             components = {
                 c.get("code"): component.get("valueQuantity")
@@ -149,13 +150,49 @@ def _vital_sign_errors(bundle: dict[str, Any]) -> tuple[list[str], list[str]]:
             errors += _quantity_errors(
                 f"{path}.valueQuantity", resource.get("valueQuantity"), units_by_code[profile_codes[0]]
             )
-    return errors, warnings
+    return errors
+
+
+# US Core (STU 6.1.0) elements each profile makes mandatory (1..*), by resource type; "|" means one of.
+_US_CORE_REQUIRED: dict[str, tuple[str, ...]] = {
+    "Patient": ("identifier", "name", "gender"),
+    "Encounter": ("status", "class", "type", "subject"),
+    "Condition": ("category", "code", "subject", "clinicalStatus", "verificationStatus"),
+    "MedicationRequest": ("status", "intent", "medicationCodeableConcept|medicationReference", "subject"),
+    "AllergyIntolerance": ("clinicalStatus", "verificationStatus", "code", "patient"),
+    "Observation": ("status", "category", "code", "subject", "effectiveDateTime|effectivePeriod"),
+    "Procedure": ("status", "code", "subject", "performedString|performedDateTime|performedPeriod"),
+    "DocumentReference": ("status", "type", "category", "subject", "content"),
+    "Provenance": ("target", "recorded", "agent"),
+    "ServiceRequest": ("status", "intent", "code", "subject"),
+    "CarePlan": ("text", "status", "intent", "category", "subject"),
+}
+
+
+def _us_core_errors(bundle: dict[str, Any]) -> list[str]:
+    """Mandatory elements of the US Core profile a resource declares, and units on its quantities."""
+    errors = []
+    for index, entry in enumerate(bundle.get("entry", [])):
+        resource = entry.get("resource", {})
+        profiles = (resource.get("meta") or {}).get("profile", [])
+        if not any(str(profile).startswith(v.US_CORE) for profile in profiles):
+            continue
+        path = f"Bundle.entry[{index}].resource"
+        for element in _US_CORE_REQUIRED.get(resource.get("resourceType"), ()):
+            if not any(resource.get(name) for name in element.split("|")):
+                why = " (the note states no date)" if element.startswith("effective") else ""
+                errors.append(f"{path}: US Core requires {element.replace('|', ' or ')}{why}")
+        names = resource.get("name", []) if resource.get("resourceType") == "Patient" else [{"family": 1}]
+        if not any(name.get("family") or name.get("given") or name.get("extension") for name in names):
+            errors.append(f"{path}: US Core (us-core-6) requires a name or a data-absent-reason")
+    return errors
 
 
 def validate_bundle(bundle: dict[str, Any]) -> tuple[list[str], list[str]]:
     """(errors, warnings) for `bundle`; no errors means it is valid."""
     errors = _structure_errors(bundle)
     errors += _reference_errors(bundle)
+    errors += _us_core_errors(bundle)
     code_errors, warnings = _code_errors(bundle)
-    vital_errors, vital_warnings = _vital_sign_errors(bundle)
-    return errors + code_errors + vital_errors, warnings + vital_warnings
+    vital_errors = _vital_sign_errors(bundle)
+    return errors + code_errors + vital_errors, warnings

@@ -125,3 +125,63 @@ FAMILY_MEMBER = ("FAMMEMB", "family member")
 INTERPRETATION: dict[str, tuple[str, str]] = {"H": ("H", "High"), "L": ("L", "Low"), "N": ("N", "Normal")}
 
 ADMINISTRATIVE_GENDER = {"male": "male", "female": "female", "other": "other", "unknown": "unknown"}
+
+# ---- US Core (STU 6.1.0) -------------------------------------------------------------------------
+US_CORE = "http://hl7.org/fhir/us/core/StructureDefinition/"
+US_CORE_CAREPLAN_CATEGORY = "http://hl7.org/fhir/us/core/CodeSystem/careplan-category"
+US_CORE_DOCUMENT_CATEGORY = "http://hl7.org/fhir/us/core/CodeSystem/us-core-documentreference-category"
+DATA_ABSENT_REASON = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
+PATIENT_IDENTIFIER_SYSTEM = "https://medical-notes.invalid/fhir/NamingSystem/note-patient"
+# The US Core profile each resource type we emit claims (MedicationStatement, FamilyMemberHistory,
+# Device and DetectedIssue have none).
+US_CORE_PROFILES: dict[str, str] = {
+    "Patient": "us-core-patient",
+    "Encounter": "us-core-encounter",
+    "Condition": "us-core-condition-encounter-diagnosis",
+    "MedicationRequest": "us-core-medicationrequest",
+    "AllergyIntolerance": "us-core-allergyintolerance",
+    "laboratory": "us-core-observation-lab",
+    "Procedure": "us-core-procedure",
+    "DocumentReference": "us-core-documentreference",
+    "Provenance": "us-core-provenance",
+    "ServiceRequest": "us-core-servicerequest",
+    "CarePlan": "us-core-careplan",
+}
+US_CORE_VITAL_PROFILES: dict[str, str] = {
+    "blood_pressure": "us-core-blood-pressure",
+    "heart_rate": "us-core-heart-rate",
+    "respiratory_rate": "us-core-respiratory-rate",
+    "temperature": "us-core-body-temperature",
+    "oxygen_saturation": "us-core-pulse-oximetry",
+    "weight": "us-core-body-weight",
+    "height": "us-core-body-height",
+    "bmi": "us-core-bmi",
+}
+
+# Note type (extraction `encounter.note_type`) -> (LOINC document type, display) and SNOMED CT encounter
+# type; None: a progress note and a generic patient encounter.
+DOCUMENT_TYPES: dict[str | None, tuple[str, str]] = {
+    "ed": ("34111-5", "Emergency department Note"),
+    "discharge": ("18842-5", "Discharge summary"),
+    "consult": ("11488-4", "Consult note"),
+    "nursing": ("34746-8", "Nurse Note"),
+    "telephone": ("34748-4", "Telephone encounter Note"),
+    "office": ("34108-1", "Outpatient Note"),
+    None: ("11506-3", "Progress note"),
+}
+ENCOUNTER_TYPES: dict[str | None, tuple[str, str]] = {
+    "ed": ("4525004", "Emergency department patient visit"),
+    "discharge": ("32485007", "Hospital admission"),
+    "icu": ("32485007", "Hospital admission"),
+    "consult": ("11429006", "Consultation"),
+    "telephone": ("185317003", "Telephone encounter"),
+    "prenatal": ("424619006", "Prenatal visit"),
+    None: ("308335008", "Patient encounter procedure"),
+}
+ENCOUNTER_CLASSES: dict[str, str] = {
+    "AMB": "ambulatory",
+    "EMER": "emergency",
+    "IMP": "inpatient encounter",
+    "VR": "virtual",
+    "HH": "home health",
+}
