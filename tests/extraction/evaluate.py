@@ -476,7 +476,10 @@ class Scorer:
         expected = note.expected.get("medications", [])
 
         def by_span(exp: dict[str, Any], item: dict[str, Any]) -> bool:
-            return overlaps(item.get("span"), _evidence_ranges(note.text, exp))
+            ranges = _evidence_ranges(note.text, exp)
+            # a reconciled record: any of its mentions is evidence
+            spans = [item.get("span")] + [m.get("span") for m in item.get("mentions") or []]
+            return any(overlaps(span, ranges) for span in spans)
 
         def by_name(exp: dict[str, Any], item: dict[str, Any]) -> bool:
             names = {normalise_name(name) for name in options(exp.get("name"))}
