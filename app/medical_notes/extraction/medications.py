@@ -611,7 +611,7 @@ def _duration(sig: str) -> dict[str, Any] | None:
 _LINE_MARKER = re.compile(
     r"^\s*(?:[-*\u2022]|\d{1,2}[.)])?\s*\[?(NEW|START(?:ED)?|CONTINUE[DS]?|STOP(?:PED)?|DISCONTINUE[DS]?|"
     r"CHANGE[DS]?|HOLD|HELD|RESUME[DS]?|INCREASE[DS]?|DECREASE[DS]?)\b\]?\s*[:\-\u2013\u2014]?",
-    re.I,
+    re.I | re.M,
 )
 _MARKER_STATUS = {
     "new": "started", "start": "started", "started": "started",
@@ -660,7 +660,9 @@ def _status(layout: NoteLayout, mention: MedicationMention) -> tuple[str | None,
         if pattern.search(before):
             return status, True
     marker = _LINE_MARKER.match(text, line_start, mention.start)
-    if marker:
+    if marker and re.fullmatch(
+        r"[\s:\-\u2013\u2014]*(?:taking\s+|these\s+)?", text[marker.end() : mention.start]
+    ):
         return _MARKER_STATUS.get(marker.group(1).lower()), False
     if text[line_start:line_end].lstrip().startswith("|"):  # a table row: its note cell ("started", "d/c'd")
         for pattern, status in _STATUS_PATTERNS[:4]:

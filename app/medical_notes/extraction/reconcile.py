@@ -80,7 +80,7 @@ _SUSCEPTIBILITY_CUE = re.compile(
     r"(?<![A-Za-z])[SRI]\s*(?::|=|-)\s|(?<![A-Za-z])[SRI]\s+to\s",
 )
 _SUSCEPTIBILITY_AFTER = re.compile(
-    r"^\s*(?:[:=\-]\s*)?(?:\(?\s*[SRI]\s*\)?(?![A-Za-z])|sensitive|susceptible|resistant|intermediate|"
+    r"^[\s.]*(?:[:=\-]\s*)?(?:\(?\s*[SRI]\s*\)?(?![A-Za-z])|sensitive|susceptible|resistant|intermediate|"
     r"MIC\b|<=?\s*\d|>=?\s*\d)",
 )
 _ORDER_VERB = re.compile(
@@ -128,11 +128,11 @@ _HYPOTHETICAL_BEFORE = re.compile(
 )
 _REFUSED_AFTER = re.compile(
     r"^\s*(?:\?\s*[-\u2013\u2014:,]*\s*(?:no|not|declined|deferred|defer|hold off)\b|"
-    r"[-\u2013\u2014:,]+\s*(?:no\b(?!\s+change)|not (?:started|"
-    r"given|indicated|now|a candidate)|declined|refused|"
-    r"deferred|held off|will not|won'?t)|\s*(?:was |is |"
-    r"were )?(?:declined|refused|deferred|not started|not given|"
-    r"not indicated|not recommended|discussed but|offered but|offered and declined|contraindicated)\b)",
+    r"\s*\(\s*(?:not|no|declined|refused|deferred)\b|"
+    r"(?:\s*[\w/]+){0,2}\s*[-\u2013\u2014:,]+\s*(?:(?:pt|patient|she|he)\s+)?(?:no\b(?!\s+change)|"
+    r"not (?:started|given|indicated|now|a candidate)|declined|refused|deferred|held off|will not|won'?t)|"
+    r"\s*(?:was |is |were )?(?:declined|refused|deferred|not started|not given|not indicated|"
+    r"not recommended|discussed but|offered but|offered and declined|contraindicated)\b)",
     re.I,
 )
 _CONDITIONAL_AFTER = re.compile(
@@ -170,7 +170,7 @@ def not_taken_reason(mention: MedicationMention, layout: NoteLayout) -> str | No
     segment = layout.segment_at(mention.start)
     line_start, line_end = layout.line_bounds(mention.start)
     before = text[segment.start : mention.start]
-    after = text[mention.name_end : min(segment.end + 1, line_end)]
+    after = re.split(r"[.;](?:\s|$)", text[mention.name_end : line_end])[0]
     if layout.section_at(mention.start) == "family_history" or _OTHER_PERSON_BEFORE.search(before):
         return OTHER_PERSON
     line_before = text[line_start : mention.start]
