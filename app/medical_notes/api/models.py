@@ -183,7 +183,16 @@ class ExtractionResponse(BaseModel):
         "source}"
     )
     medications: list[dict[str, Any]] = Field(
-        description="{text, span, name, rxnorm, codings, dose, route, frequency, as_needed, duration, status}"
+        description="one record per drug: {text, span, name, brand, rxnorm, codings, dose, route, frequency, "
+        "as_needed, duration, status, mentions: [{span, text, status}]}"
+    )
+    medications_not_taken: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="{text, span, name, rxnorm, codings, reason}: refused, hypothetical, other_person, "
+        "susceptibility, do_not_give, not_to_take or allergen; never in medications",
+    )
+    detected_issues: list[dict[str, Any]] = Field(
+        default_factory=list, description="{kind: drug-allergy, medication, allergy, span, detail}"
     )
     vital_signs: list[dict[str, Any]] = Field(
         description="{kind, loinc, value | systolic+diastolic, unit, span}"

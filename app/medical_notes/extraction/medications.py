@@ -8,7 +8,7 @@ from functools import cache
 from typing import Any
 
 from medical_notes.extraction.lexicon import PhraseIndex, Token, find_phrases
-from medical_notes.extraction.terminology import RXNORM_SYSTEM, Terminology, normalize
+from medical_notes.extraction.terminology import RXNORM_SYSTEM, Product, Terminology, normalize, product_key
 from medical_notes.extraction.text import NoteLayout
 
 # Abbreviations notes use for ingredients -> the ingredient's name in the table.
@@ -17,15 +17,14 @@ ABBREVIATIONS = {
     "apap": "acetaminophen",
     "hctz": "hydrochlorothiazide",
     "ntg": "nitroglycerin",
+    "nitro": "nitroglycerin",
     "kcl": "potassium chloride",
     "mtx": "methotrexate",
     "ppi": None,
-    "tmp smx": "sulfamethoxazole",
-    "smx tmp": "sulfamethoxazole",
-    "bactrim": "sulfamethoxazole",
-    "augmentin": "amoxicillin",
-    "entresto": "sacubitril",
     "nph": None,
+    "amox": "amoxicillin",
+    "vanco": "vancomycin",
+    "doxy": "doxycycline",
     "insulin regular": "insulin regular, human",
     "regular insulin": "insulin regular, human",
     "lantus": "insulin glargine",
@@ -36,7 +35,53 @@ ABBREVIATIONS = {
     "salbutamol": "albuterol",
     "paracetamol": "acetaminophen",
     "glyceryl trinitrate": "nitroglycerin",
+    "solumedrol": "methylprednisolone",
+    "toprol": "metoprolol",
+    "metoprolol succinate": "metoprolol",
+    "metoprolol tartrate": "metoprolol",
 }
+# The unit a bare number after the drug name means ("ASA 81", "Synthroid 88", "Lantus 20 qhs").
+UNIT_FOR_BARE_DOSE = {
+    "levothyroxine": "ug",
+    "liothyronine": "ug",
+    "cyanocobalamin": "ug",
+    "heparin": "[iU]",
+    "cholecalciferol": "[iU]",
+    "ergocalciferol": "[iU]",
+    "epoetin alfa": "[iU]",
+    "potassium chloride": "meq",
+}
+# Drugs whose bare number is not a dose in mg (inhalers, drops, creams, patches, insulin scales).
+NO_BARE_DOSE = frozenset(
+    {
+        "albuterol",
+        "fluticasone",
+        "fluticasone propionate",
+        "budesonide",
+        "salmeterol",
+        "formoterol",
+        "tiotropium",
+        "ipratropium",
+        "mometasone",
+        "beclomethasone",
+        "latanoprost",
+        "timolol",
+        "lactulose",
+        "fentanyl",
+        "nicotine",
+        "lidocaine",
+        "mupirocin",
+        "clotrimazole",
+        "nystatin",
+        "triamcinolone",
+        "hydrocortisone",
+        "diclofenac",
+        "testosterone",
+        "estradiol",
+        "polyethylene glycol",
+        "carboplatin",
+    }
+)
 
 ROUTES: tuple[tuple[str, str], ...] = (
     (r"by mouth|p\.?o\.?|orally|oral|per os|chewable|chewed", "oral"),
@@ -58,6 +103,7 @@ _ROUTE_PATTERNS = [(re.compile(rf"(?<![\w/])(?:{p})(?![\w/])", re.IGNORECASE), r
 
 # (pattern, code, frequency, period, period_unit, when)
 FREQUENCIES: tuple[tuple[str, str, int, float, str, str | None], ...] = (
+    (r"(?:every|q\.?)\s*(\d{1,2})\s*(?:min|mins|minutes)\b", "q{n}min", 1, 0, "min", None),
     (r"(?:every|q\.?)\s*(\d{1,2})\s*(?:-|to)\s*\d{1,2}\s*(?:h|hr|hrs|hours?)\b", "q{n}h", 1, 0, "h", None),
     (r"(?:every|q\.?)\s*(\d{1,2})\s*(?:h|hr|hrs|hours?)\b", "q{n}h", 1, 0, "h", None),
     (r"q\.?\s*(\d{1,2})\s*-\s*\d{1,2}\s*h\b", "q{n}h", 1, 0, "h", None),
@@ -128,16 +174,26 @@ _DURATION = re.compile(
 )
 _DURATION_UNITS = {"d": "d", "w": "wk", "m": "mo"}
 _DOSE = re.compile(
-    r"(?<![\w.,])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?|\.\d+)\s*(?:-\s*\d+(?:\.\d+)?\s*)?"
-    r"(mg|mcg|µg|ug|g|gm|grams?|milligrams?|micrograms?|ml|mL|meq|mEq|mmol|units?|iu|IU|u|puffs?|tablets?|tabs?|"
+    r"(?<![\w.,/])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?|\.\d+)\s*(?:-\s*\d+(?:\.\d+)?\s*)?"
+    r"((?:mg|mcg|µg|ug|units?|u|iu)\s*/\s*(?:kg|m2|m²|m\^2)(?:\s*/\s*(?:day|d|24\s?h|min|hr|h))?|"
+    r"mg|mcg|µg|ug|g|gm|grams?|milligrams?|micrograms?|ml|mL|meq|mEq|mmol|units?|iu|IU|u|puffs?|tablets?|tabs?|"
     r"capsules?|caps?|drops?|gtts?|sprays?|patch(?:es)?|%)(?![\w])",
     re.I,
 )
 _COUNT_UNITS = ("puff", "tab", "cap", "drop", "gtt", "spray", "patch")
+_WORD_NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "half": 0.5, "1/2": 0.5}
+_WORD_COUNT_DOSE = re.compile(
+    r"(?<![\w/])(one|two|three|four|half|1/2)(?:\s+a)?\s+(puffs?|tablets?|tabs?|capsules?|caps?|drops?|sprays?|patch(?:es)?)\b",
+    re.I,
+)
 
 STATUS_TRIGGERS: tuple[tuple[str, str], ...] = (
-    (r"discontinu\w*|d/c'?d?|dc'?d|stop(?:ped|ping|s)?|quit|cease\w*|no longer (?:taking|on)|off", "stopped"),
-    (r"hold(?:ing|s)?|held|paus\w+|suspend\w*", "held"),
+    (
+        r"discontinu\w*|d/c'?d?|dc'?d|stop(?:ped|ping|s)?|"
+        r"quit|cease\w*|no longer (?:taking|on)|off|completed",
+        "stopped",
+    ),
+    (r"hold(?:ing|s)?|held|paus\w+|suspend\w*|on hold", "held"),
     (
         r"increas\w*|decreas\w*|reduc\w*|titrat\w*|chang\w*|switch\w*|adjust\w*|uptitrat\w*|"
         r"downtitrat\w*|taper\w*|lower\w*|rais\w*|doubl\w*|halv\w*",
@@ -147,7 +203,11 @@ STATUS_TRIGGERS: tuple[tuple[str, str], ...] = (
         r"start\w*|begin|began|initiat\w*|add(?:ed|ing)?|new(?:ly)?|prescrib\w*|rx|trial of|commence\w*",
         "started",
     ),
-    (r"continu\w*|resum\w*|remain\w* on|keep|maintain\w*|still (?:taking|on)|takes|taking|on", "active"),
+    (
+        r"continu\w*|resum\w*|restart\w*|re-?start\w*|remain\w* on|keep|maintain\w*|still (?:taking|on)|"
+        r"takes|taking|on",
+        "active",
+    ),
 )
 _STATUS_PATTERNS = [
     (re.compile(rf"(?<![\w/])(?:{p})(?![\w])", re.I), status) for p, status in STATUS_TRIGGERS
@@ -176,18 +236,44 @@ class MedicationMention:
     name_end: int
     rxcui: str | None
     name: str
-    combination: tuple[str, ...] = ()
+    combination: tuple[str, ...] = ()  # ingredient RxCUIs of a combination product, in `name` order
     block_end: int = 0  # end of the sig with its indication ("for knee pain"): not a condition of its own
+    brand: str | None = None
+    product: Product | None = None
+    not_taken: str | None = None  # why this mention is not the patient's medication (reason code)
+    status: str | None = None  # the status this mention implies
+    status_from_before: bool = False  # from a verb before the name ("hold X, Y"): it also covers Y
+    dose: dict[str, Any] | None = None
+    route: str | None = None
+    frequency: dict[str, Any] | None = None
+    as_needed: bool = False
+    duration: dict[str, Any] | None = None
+
+    @property
+    def key(self) -> str:
+        return self.rxcui or product_key(self.combination)
+
+    @property
+    def details(self) -> int:
+        return sum(x is not None for x in (self.dose, self.route, self.frequency)) + self.as_needed
+
+
+_PRODUCT_VALUE = "product:"
 
 
 @cache
 def drug_index(terms: Terminology) -> PhraseIndex:
-    """Ingredient and brand names of the tables plus the abbreviations notes use."""
-    names = dict(terms.drug_names)
+    """Ingredient, brand and combination-product names of the tables plus the abbreviations notes use."""
+    names = {key: _PRODUCT_VALUE + product for key, product in terms.product_names.items()}
+    for key, rxcui in terms.drug_names.items():
+        names.setdefault(key, rxcui)
     for abbreviation, ingredient in ABBREVIATIONS.items():
         if ingredient is not None and normalize(ingredient) in terms.drug_names:
             names.setdefault(abbreviation, terms.drug_names[normalize(ingredient)])
     return PhraseIndex(names)
+
+
+_COMBINATION_JOINERS = ("-", "/", " / ", "\u2013", " + ", "+", " and ", " & ")
 
 
 def find_medication_mentions(
@@ -204,45 +290,91 @@ def find_medication_mentions(
     for index, match in enumerate(matches):
         if match.start < skip_until:
             continue
-        rxcui = match.value
         name_end = match.end
-        combination: tuple[str, ...] = ()
-        # "sacubitril-valsartan", "albuterol/ipratropium": one product of two ingredients
+        product: Product | None = None
+        rxcui: str | None = None
+        if match.value.startswith(_PRODUCT_VALUE):
+            product = terms.products[match.value[len(_PRODUCT_VALUE) :]]
+        else:
+            rxcui = match.value
         following = matches[index + 1] if index + 1 < len(matches) else None
-        if following and text[match.end : following.start] in ("-", "/", " / ", "\u2013"):
-            combination = (rxcui, following.value)
+        consumed = 0
+        # "sacubitril-valsartan", "albuterol/ipratropium": one product of two ingredients
+        if (
+            rxcui is not None
+            and following
+            and not following.value.startswith(_PRODUCT_VALUE)
+            and following.value != rxcui
+            and text[match.end : following.start] in _COMBINATION_JOINERS
+            and (
+                text[match.end : following.start].strip() in ("-", "/", "\u2013", "+")
+                or _known_pair(terms, rxcui, following.value)
+            )
+        ):
+            codes = (rxcui, following.value)
+            product = terms.products.get(product_key(codes)) or _ad_hoc_product(terms, codes)
+            rxcui = None
             name_end = following.end
             skip_until = following.end
-        limit = (
-            matches[index + 1 + bool(combination)].start
-            if index + 1 + bool(combination) < len(matches)
-            else len(text)
-        )
+            consumed = 1
+        limit = matches[index + 1 + consumed].start if index + 1 + consumed < len(matches) else len(text)
         end_match = _MEDICATION_END.search(text, name_end, limit)
         line_start, line_end = layout.line_bounds(name_end)
         if text[line_start:line_end].lstrip().startswith("|"):  # a table row: the sig is the rest of the row
             sig_end = min(limit, len(text[:line_end].rstrip().rstrip("|").rstrip()))
-            end_match = None
         else:
             sig_end = end_match.start() if end_match else min(limit, line_end)
         end = _trim_sig(text, name_end, sig_end)
         indication = re.match(r"\s+(?:as needed |prn )?for (?!\d)[^,;.()]*", text[end:sig_end])
         block_end = end + indication.end() if indication else end
-        if _HYPOTHETICAL_BEFORE.search(text[layout.segment_at(match.start).start : match.start]):
-            continue  # "would consider switching to apixaban", "if ... start X"
-        ingredient_names = [terms.ingredients[c].name for c in (combination or (rxcui,))]
+        matched_text = normalize(text[match.start : match.end])
+        brand = terms.brand_names.get(matched_text)
+        if product is not None:
+            name = product.name
+            combination = product.ingredients
+        else:
+            assert rxcui is not None
+            name = terms.ingredients[rxcui].name
+            combination = ()
+            if brand is not None and normalize(name) == matched_text:
+                brand = None
         mentions.append(
             MedicationMention(
                 match.start,
                 end,
                 name_end,
-                None if combination else rxcui,
-                " / ".join(ingredient_names),
+                rxcui,
+                name,
                 combination,
                 block_end,
+                brand=brand,
+                product=product,
             )
         )
+    for mention in mentions:
+        _describe(mention, layout, terms)
     return mentions
+
+
+def _known_pair(terms: Terminology, first: str, second: str) -> bool:
+    return product_key((first, second)) in terms.products
+
+
+def _ad_hoc_product(terms: Terminology, codes: tuple[str, ...]) -> Product:
+    by_name = {terms.ingredients[code].name: code for code in codes}
+    ordered = tuple(by_name[n] for n in sorted(by_name))
+    return Product(product_key(codes), " / ".join(sorted(by_name)), None, ordered, (), (), "note", "")
+
+
+def _describe(mention: MedicationMention, layout: NoteLayout, terms: Terminology) -> None:
+    text = layout.text
+    sig = text[mention.name_end : mention.end]
+    mention.status, mention.status_from_before = _status(layout, mention)
+    mention.dose = _dose(sig, mention, terms)
+    mention.route = _route(text[mention.start : mention.end])
+    mention.frequency = _frequency(sig)
+    mention.as_needed = bool(_PRN.search(sig))
+    mention.duration = _duration(sig)
 
 
 def _trim_sig(text: str, name_end: int, end: int) -> int:
@@ -250,66 +382,125 @@ def _trim_sig(text: str, name_end: int, end: int) -> int:
     sig = text[name_end:end]
     for pattern in (
         r"\s+for (?!\d)(?!the next)",
-        r",\s+(?:more|which|who|because|since|but)\b",
-        r"\s+because\b",
+        r",\s+(?:more|which|who|because|since|but|given|due|as|with|after|while|when|per|and|so|then|"
+        r"pending|likely|if|until|since|was|were|is|has|had|now|will|plan|also|she|he|they|pt|patient)\b",
+        r"\s+(?:because|given|due to|secondary to|since|while|when|which|as (?:she|he|they|pt|patient))\b",
+        r"\s+[-\u2013\u2014]{1,2}\s+(?=[a-z]{3,}\s+[a-z]{3,}\s+[a-z]{3,})",
+        r"\s+\((?=[^)]*\b(?:held|stopped|started|new|increased|decreased|changed|discontinued|resumed)\b)",
+        r"\s+(?:[-\u2013\u2014:]+\s*)?(?:held|stopped|discontinued|d/c'?d|resumed|restarted|started|continued|"
+        r"hold|stop|continue|resume)\b",
     ):
-        found = re.search(pattern, sig)
+        found = re.search(pattern, sig, re.I)
         if found:
             sig = sig[: found.start()]
-    sig = sig.rstrip(" ,:-")
+    sig = sig.rstrip(" ,:-\u2013\u2014")
     if sig.endswith(")") and "(" not in sig:
         sig = sig[:-1]
     return name_end + len(sig)
 
 
-def medication_output(
-    mention: MedicationMention, layout: NoteLayout, terms: Terminology, seen: set[str]
-) -> dict[str, Any] | None:
-    text = layout.text
-    sig = text[mention.name_end : mention.end]
-    dose = _dose(sig) if not mention.combination else None
-    route = _route(text[mention.start : mention.end])
-    frequency = _frequency(sig)
-    status = _status(layout, mention)
-    if status is None:
-        status = "active"
-        if (
-            layout.section_at(mention.start) in ("plan", "assessment_plan")
-            and _ingredient_key(mention) not in seen
-        ):
-            status = "started"
-    key = _ingredient_key(mention)
-    if dose is None and frequency is None and status == "active" and key in seen:
-        return None  # "continue metformin" after the medication list: the same medication again
-    seen.add(key)
+def medication_record(
+    mentions: list[MedicationMention], final: MedicationMention, text: str, terms: Terminology
+) -> dict[str, Any]:
+    """The output record of one drug from its (reconciled) mentions; `final` carries the final state."""
+    main = max(mentions, key=lambda m: (m.dose is not None, m.details, -m.start))
+    rxnorm = None
+    codings: list[dict[str, str]] = []
+    product = next((m.product for m in mentions if m.product is not None), None)
+    if product is None:
+        ingredient = terms.ingredients[main.rxcui or ""]
+        rxnorm = {"system": RXNORM_SYSTEM, "code": ingredient.rxcui, "display": ingredient.name}
+    else:
+        if product.min_rxcui:
+            rxnorm = {"system": RXNORM_SYSTEM, "code": product.min_rxcui, "display": product.name}
+        for rxcui in product.ingredients:
+            ingredient = terms.ingredients[rxcui]
+            codings.append({"system": RXNORM_SYSTEM, "code": rxcui, "display": ingredient.name, "tty": "IN"})
+    brand = next((m.brand for m in mentions if m.brand), None)
+    return {
+        "text": text[main.start : main.end],
+        "span": [main.start, main.end],
+        "name": main.name,
+        "brand": brand,
+        "rxnorm": rxnorm,
+        "codings": codings,
+        "dose": final.dose,
+        "route": final.route,
+        "frequency": final.frequency,
+        "as_needed": final.as_needed,
+        "duration": final.duration,
+        "status": final.status,
+        "mentions": [
+            {"span": [m.start, m.end], "text": text[m.start : m.end], "status": m.status} for m in mentions
+        ],
+    }
+
+
+def not_taken_record(mention: MedicationMention, text: str, terms: Terminology) -> dict[str, Any]:
     rxnorm = None
     codings: list[dict[str, str]] = []
     if mention.rxcui is not None:
-        ingredient = terms.ingredients[mention.rxcui]
-        rxnorm = {"system": RXNORM_SYSTEM, "code": ingredient.rxcui, "display": ingredient.name}
-    for rxcui in mention.combination:
-        ingredient = terms.ingredients[rxcui]
-        codings.append({"system": RXNORM_SYSTEM, "code": rxcui, "display": ingredient.name, "tty": "IN"})
+        rxnorm = {
+            "system": RXNORM_SYSTEM,
+            "code": mention.rxcui,
+            "display": terms.ingredients[mention.rxcui].name,
+        }
+    elif mention.product is not None:
+        if mention.product.min_rxcui:
+            rxnorm = {
+                "system": RXNORM_SYSTEM,
+                "code": mention.product.min_rxcui,
+                "display": mention.product.name,
+            }
+        for rxcui in mention.product.ingredients:
+            codings.append(
+                {
+                    "system": RXNORM_SYSTEM,
+                    "code": rxcui,
+                    "display": terms.ingredients[rxcui].name,
+                    "tty": "IN",
+                }
+            )
     return {
         "text": text[mention.start : mention.end],
         "span": [mention.start, mention.end],
         "name": mention.name,
+        "brand": mention.brand,
         "rxnorm": rxnorm,
         "codings": codings,
-        "dose": dose,
-        "route": route,
-        "frequency": frequency,
-        "as_needed": bool(_PRN.search(sig)),
-        "duration": _duration(sig),
-        "status": status,
+        "reason": mention.not_taken,
     }
 
 
-def _ingredient_key(mention: MedicationMention) -> str:
-    return mention.rxcui or "+".join(mention.combination)
+def _dose(sig: str, mention: MedicationMention, terms: Terminology) -> dict[str, Any] | None:
+    # "increase to 20 mg", "decrease from 40 to 20 mg": the new dose
+    changed = re.search(r"\bto\s+(?=\d)", sig)
+    if changed:
+        found = _dose_in(sig[changed.end() :])
+        if found is not None:
+            return found
+    found = _dose_in(sig)
+    if found is not None:
+        return found
+    if mention.product is not None:
+        return None  # "Norco 5/325": a strength, not a dose
+    # "ASA 81", "lisinopril 20 qd": a bare number right after the name in the drug's usual unit
+    bare = re.match(
+        r"\s*(?:to\s+)?(\d+(?:\.\d+)?)(?=\s*(?:$|[,;)]|\s+[a-z]))(?!\s*(?:x|times|days?|weeks?|hours?|h\b|yrs?|years?|%|/))",
+        sig,
+        re.I,
+    )
+    name = mention.name
+    if bare is None or name in NO_BARE_DOSE:
+        return None
+    unit = UNIT_FOR_BARE_DOSE.get(name) or ("[iU]" if name.startswith("insulin") else "mg")
+    value = float(bare.group(1))
+    if value <= 0 or value > 5000:
+        return None
+    return {"value": int(value) if value.is_integer() else value, "unit": unit}
 
 
-def _dose(sig: str) -> dict[str, Any] | None:
+def _dose_in(sig: str) -> dict[str, Any] | None:
     # "400 mg/5 mL" is a concentration, not a dose
     doses = [
         d
@@ -317,9 +508,14 @@ def _dose(sig: str) -> dict[str, Any] | None:
         if not re.match(r"\s*/\s*\d*\s*(?:ml|l|tab|cap)\b", sig[d.end() :], re.I)
         and not sig[: d.start()].rstrip().endswith("/")
     ]
+    words = _WORD_COUNT_DOSE.search(sig)
     if not doses:
+        if words:
+            return {"value": _WORD_NUMBERS[words.group(1).lower()], "unit": _ucum_dose_unit(words.group(2))}
         return None
     counted = [d for d in doses if d.group(2).lower().startswith(_COUNT_UNITS)]
+    if not counted and words:
+        return {"value": _WORD_NUMBERS[words.group(1).lower()], "unit": _ucum_dose_unit(words.group(2))}
     chosen = counted[0] if counted else doses[0]
     # "49-51 mg" is a combination strength, not one dose
     if re.match(r"\d+(?:\.\d+)?\s*-\s*\d", chosen.group(0)):
@@ -329,7 +525,13 @@ def _dose(sig: str) -> dict[str, Any] | None:
 
 
 def _ucum_dose_unit(unit: str) -> str:
-    unit = unit.lower()
+    unit = re.sub(r"\s+", "", unit.lower())
+    if "/" in unit:  # weight- or body-surface-based: "mg/kg/day" -> "mg/kg/d", "mg/m²" -> "mg/m2"
+        parts = unit.split("/")
+        first = _ucum_dose_unit(parts[0])
+        rest = [p.replace("²", "2").replace("^2", "2") for p in parts[1:]]
+        rest = ["d" if p in ("day", "24h") else "h" if p == "hr" else p for p in rest]
+        return "/".join([first, *rest])
     if unit in ("mg", "milligram", "milligrams"):
         return "mg"
     if unit in ("mcg", "µg", "ug", "microgram", "micrograms"):
@@ -382,6 +584,9 @@ def _frequency(sig: str) -> dict[str, Any] | None:
                 "period": hours,
                 "period_unit": "h",
             }
+        elif code == "q{n}min":
+            minutes = int(found.group(1))
+            value = {"code": f"q{minutes}min", "frequency": 1, "period": minutes, "period_unit": "min"}
         elif code == "once":
             value = {"code": "once", "frequency": 1, "period": None, "period_unit": None, "count": 1}
         else:
@@ -402,38 +607,117 @@ def _duration(sig: str) -> dict[str, Any] | None:
     return {"value": int(found.group(1)), "unit": unit}
 
 
-def _status(layout: NoteLayout, mention: MedicationMention) -> str | None:
-    """From the verbs just before the drug name ("start", "stop", "increase ... to") or right after it
-    ("was increased to", "discontinued")."""
+# A list's marker at the start of the line ("NEW: ...", "- STOP lisinopril", "CHANGE - ...").
+_LINE_MARKER = re.compile(
+    r"^\s*(?:[-*\u2022]|\d{1,2}[.)])?\s*\[?(NEW|START(?:ED)?|CONTINUE[DS]?|STOP(?:PED)?|DISCONTINUE[DS]?|"
+    r"CHANGE[DS]?|HOLD|HELD|RESUME[DS]?|INCREASE[DS]?|DECREASE[DS]?)\b\]?\s*[:\-\u2013\u2014]?",
+    re.I | re.M,
+)
+_MARKER_STATUS = {
+    "new": "started", "start": "started", "started": "started",
+    "continue": "active", "continued": "active", "continues": "active",
+    "stop": "stopped", "stopped": "stopped", "discontinue": "stopped", "discontinued": "stopped",
+    "discontinues": "stopped",
+    "change": "changed", "changed": "changed", "changes": "changed", "increase": "changed",
+    "increased": "changed", "increases": "changed", "decrease": "changed", "decreased": "changed",
+    "decreases": "changed",
+    "hold": "held", "held": "held",
+    "resume": "active", "resumed": "active", "resumes": "active",
+}  # fmt: skip
+# A heading over a list ("STOP taking these medicines:", "Medications to CONTINUE:", "New medications:")
+_HEADER_MARKER = re.compile(
+    r"\b(new|start(?:ed)?|continue[ds]?|stop(?:ped)?|discontinue[ds]?|change[ds]?|hold|held|resume[ds]?)\b",
+    re.I,
+)
+_AFTER_CUE = re.compile(
+    r"(?:^|[\s(\[,:\-\u2013\u2014])(?:was |were |is |has been |been |to be |will be )?"
+    r"(held|on hold|hold|stopped|stop|discontinued|discontinue|d/c'?d|d/c|dc'?d|resumed|resume|restarted|"
+    r"restart|increased|increase|decreased|decrease|reduced|tapered|taper|changed|started|start|new|"
+    r"continued|continue|completed)\b(?!\s+(?:in|on)\s+\d{4}|\s+\d+\s+(?:years?|months?|yrs?)\s+ago)",
+    re.I,
+)
+
+
+def _status(layout: NoteLayout, mention: MedicationMention) -> tuple[str | None, bool]:
+    """The status this mention implies: a verb just before the drug name ("start", "stop", "increase ...
+    to"), a list marker or heading ("NEW:", "STOP taking:"), or a cue after it ("- held", "was increased",
+    "(discontinued)"). The second value says the cue came before the name."""
     text = layout.text
     segment = layout.segment_at(mention.start)
-    line_start = layout.line_bounds(mention.start)[0]
+    line_start, line_end = layout.line_bounds(mention.start)
     before = text[max(segment.start, line_start, mention.start - 60) : mention.start]
-    before = re.split(r"[,;:]\s|\.\s| - ", before)[-1]
-    after = text[mention.name_end : min(mention.end + 25, segment.end)]
-    after_words = " ".join(after.split()[:5])
+    before = re.split(r"[,;:]\s|\.\s| - |\(", before)[-1]
+    after = text[mention.name_end : min(line_end, segment.end + 1)]
+    after = re.split(r"[;.](?:\s|$)", after)[0]
+    # "hold warfarin tonight, then resume": the course ends active; "until the flare resolves, then stop":
+    # the planned end of a course, not a stop now
+    then = re.search(r"(?:,\s*|\s)(?:and\s+)?(?:then|until|after which)\b", after, re.I)
+    if then:
+        if re.search(r"\b(?:resum\w*|restart\w*|continu\w*)\b", after[then.end() :], re.I):
+            return "active", False
+        after = after[: then.start()]
     for pattern, status in _STATUS_PATTERNS:
         if pattern.search(before):
-            return status
-    for pattern, status in _STATUS_PATTERNS[:3]:
-        if re.search(r"(?:was|were|is|been|be)\s+" + pattern.pattern, after_words, re.I):
-            return status
-    line_start, line_end = layout.line_bounds(mention.start)
+            return status, True
+    marker = _LINE_MARKER.match(text, line_start, mention.start)
+    if marker and re.fullmatch(
+        r"[\s:\-\u2013\u2014]*(?:taking\s+|these\s+)?", text[marker.end() : mention.start]
+    ):
+        return _MARKER_STATUS.get(marker.group(1).lower()), False
     if text[line_start:line_end].lstrip().startswith("|"):  # a table row: its note cell ("started", "d/c'd")
         for pattern, status in _STATUS_PATTERNS[:4]:
             if pattern.search(text[mention.name_end : line_end]):
-                return status
-        if re.search(r"\bcompleted\b", text[mention.name_end : line_end], re.I):
-            return "stopped"
-    # a medication list's "(new)", "(increased)", "(stopped)" after the sig
-    note = _STATUS_NOTE.match(
-        text, mention.end, min(segment.end + 2, len(text))
-    ) or _STATUS_NOTE_INSIDE.search(text, mention.name_end, mention.end)
-    if note:
-        for pattern, status in _STATUS_PATTERNS:
-            if pattern.search(note.group(1)):
-                return "started" if status == "started" or note.group(1).lower().startswith("new") else status
-    rest_of_sentence = text[mention.name_end : segment.end]
-    if _STOPPED_AFTER.search(rest_of_sentence):
+                return status, False
+    cues = list(_AFTER_CUE.finditer(after))
+    if cues:
+        word = cues[-1].group(1).lower().replace("'", "")
+        status = _after_status(word)
+        if status:
+            return status, False
+    header = _list_header(layout, line_start)
+    if header:
+        found = _HEADER_MARKER.search(header)
+        if found:
+            return _MARKER_STATUS.get(found.group(1).lower()), False
+    return None, False
+
+
+def _after_status(word: str) -> str | None:
+    if word in ("held", "on hold", "hold"):
+        return "held"
+    if word.startswith(("stop", "discontinu", "d/c", "dc", "complet")):
         return "stopped"
+    if word.startswith(("resum", "restart", "continu")):
+        return "active"
+    if word.startswith(("increas", "decreas", "reduc", "taper", "chang")):
+        return "changed"
+    if word in ("started", "start", "new"):
+        return "started"
     return None
+
+
+def _list_header(layout: NoteLayout, line_start: int) -> str | None:
+    """The heading line over the list this line belongs to ("STOP taking:"), if the list has one."""
+    text = layout.text
+    position = line_start
+    for _ in range(25):
+        if position <= 0:
+            return None
+        previous_start = text.rfind("\n", 0, position - 1) + 1
+        line = text[previous_start : position - 1].strip()
+        if not line:
+            return None
+        if line.endswith(":") and len(line) <= 60:
+            return line
+        position = previous_start
+    return None
+
+
+def discharge_list(layout: NoteLayout, position: int) -> bool:
+    """Is this position in a discharge medication list?"""
+    header = _list_header(layout, layout.line_bounds(position)[0])
+    heading = header or ""
+    if not heading:
+        line_start = layout.line_bounds(position)[0]
+        heading = layout.text[max(0, line_start - 200) : line_start]
+    return bool(re.search(r"discharge\s+(?:med|rx|prescription)", heading, re.I))

@@ -23,12 +23,13 @@ from medical_notes.extraction.context import (
 )
 from medical_notes.extraction.lexicon import tokenize
 from medical_notes.extraction.measurements import find_labs, find_vitals
-from medical_notes.extraction.medications import find_medication_mentions, medication_output
+from medical_notes.extraction.medications import find_medication_mentions
+from medical_notes.extraction.reconcile import reconcile
 from medical_notes.extraction.terminology import Terminology, terminology
 from medical_notes.extraction.text import NoteLayout
 
 # Part of every extraction_id: a new version never serves results cached by an older pipeline.
-PIPELINE_VERSION = "rules-2026.11.1"
+PIPELINE_VERSION = "rules-2026.12.1"
 OFFLINE_PROVIDER = "offline"
 OFFLINE_MODEL = "rules"
 
@@ -60,12 +61,11 @@ def extract_structured(text: str, terms: Terminology | None = None) -> dict[str,
     allergy_lines = [_allergy_line(layout, a.start) for a in allergies]
 
     medication_mentions = find_medication_mentions(layout, tokens, terms, allergy_spans + allergy_lines)
-    medications: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    for mention in medication_mentions:
-        item = medication_output(mention, layout, terms, seen)
-        if item is not None:
-            medications.append(item)
+    reconciled = reconcile(
+        medication_mentions, layout, terms, [(a.substance, (a.start, a.end)) for a in allergies]
+    )
+    medications = reconciled.medications
+    warnings.extend(reconciled.warnings)
     medication_spans = [(m.start, m.block_end) for m in medication_mentions]
     labs = find_labs(text, terms, vital_spans + [(m.start, m.end) for m in medication_mentions])
     lab_spans = [(lab["span"][0], lab["span"][1]) for lab in labs]
@@ -96,6 +96,8 @@ def extract_structured(text: str, terms: Terminology | None = None) -> dict[str,
         "model": OFFLINE_MODEL,
         "conditions": conditions,
         "medications": medications,
+        "medications_not_taken": reconciled.not_taken,
+        "detected_issues": reconciled.detected_issues,
         "vital_signs": vitals,
         "lab_results": labs,
         "allergies": [allergy_output(a, terms) for a in allergies],

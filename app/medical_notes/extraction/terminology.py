@@ -101,6 +101,24 @@ class Ingredient:
 
 
 @dataclass(frozen=True)
+class Product:
+    """A combination product: the RxNorm multiple-ingredient concept (MIN) and its ingredients."""
+
+    key: str  # the sorted ingredient RxCUIs joined by "+"
+    name: str  # "sacubitril / valsartan" (RxNorm's MIN name: ingredient names in alphabetical order)
+    min_rxcui: str | None  # None when the table has no verified MIN code
+    ingredients: tuple[str, ...]  # ingredient RxCUIs, in the order of `name`
+    brands: tuple[str, ...]
+    aliases: tuple[str, ...]
+    source: str
+    version: str
+
+
+def product_key(rxcuis: tuple[str, ...] | list[str]) -> str:
+    return "+".join(sorted(rxcuis, key=lambda c: (len(c), c)))
+
+
+@dataclass(frozen=True)
 class LoincEntry:
     code: str
     kind: str  # "vital" | "lab"
@@ -133,6 +151,9 @@ class Terminology:
     lab_aliases: dict[str, str]  # normalized alias -> LOINC code
     ucum: dict[str, str]  # lower-case spelling -> UCUM code
     ucum_codes: frozenset[str]
+    products: dict[str, Product] = field(default_factory=dict)  # product key -> product
+    product_names: dict[str, str] = field(default_factory=dict)  # normalized brand / alias -> product key
+    brand_names: dict[str, str] = field(default_factory=dict)  # normalized brand -> the brand as written
     _children: dict[str, list[str]] = field(default_factory=dict)
     _index: dict[str, list[str]] | None = None
     _names: dict[str, list[frozenset[str]]] = field(default_factory=dict)
@@ -300,6 +321,34 @@ def _read_ingredients(path: Path, source: str | None = None) -> list[Ingredient]
     return ingredients
 
 
+def _read_products(
+    path: Path, ingredients: dict[str, Ingredient]
+) -> tuple[dict[str, Product], dict[str, str]]:
+    products: dict[str, Product] = {}
+    names: dict[str, str] = {}
+    for min_rxcui, name, rxcuis, brands, aliases, source, version in _data_rows(path):
+        codes = tuple(code for code in rxcuis.split("|") if code)
+        missing = [code for code in codes if code not in ingredients]
+        if missing or len(codes) < 2:
+            raise ValueError(f"rxnorm_products.tsv: {name!r} needs ingredients in the table, not {missing}")
+        by_name = {ingredients[code].name: code for code in codes}
+        ordered = tuple(by_name[n] for n in sorted(by_name))
+        product = Product(
+            product_key(codes),
+            " / ".join(sorted(by_name)),
+            min_rxcui or None,
+            ordered,
+            tuple(b for b in brands.split("|") if b),
+            tuple(a for a in aliases.split("|") if a),
+            source,
+            version,
+        )
+        products[product.key] = product
+        for spelling in (*product.brands, *product.aliases):
+            names.setdefault(normalize(spelling), product.key)
+    return products, names
+
+
 def _description_terms(codes: dict[str, IcdCode]) -> dict[str, str]:
     """Short diagnosis names from the tabular list ("Hyponatremia", "Migraine, unspecified" -> "migraine")
     usable as phrases in running text. Chapters whose names read like ordinary words (injuries, external
@@ -348,7 +397,10 @@ def load_terminology(directory: Path | None = None) -> Terminology:
         by_rxcui.setdefault(ingredient.rxcui, ingredient)
         for name in (ingredient.name, *ingredient.brands):
             drug_names.setdefault(normalize(name), ingredient.rxcui)
-    rxnorm_version = f"{rxnorm_version}: {len(by_rxcui)} ingredients"
+    products, product_names = _read_products(DATA_DIR / "rxnorm_products.tsv", by_rxcui)
+    brand_names = {normalize(b): b for i in by_rxcui.values() for b in i.brands}
+    brand_names.update({normalize(b): b for p in products.values() for b in p.brands})
+    rxnorm_version = f"{rxnorm_version}: {len(by_rxcui)} ingredients, {len(products)} combination products"
 
     loinc: dict[str, LoincEntry] = {}
     lab_aliases: dict[str, str] = {}
@@ -374,6 +426,9 @@ def load_terminology(directory: Path | None = None) -> Terminology:
         lab_aliases=lab_aliases,
         ucum=ucum,
         ucum_codes=frozenset(ucum.values()),
+        products=products,
+        product_names=product_names,
+        brand_names=brand_names,
     )
     terminology._children = dict(children)
     return terminology

@@ -1,0 +1,356 @@
+"""Medication reconciliation: one record per drug per note from all its mentions, and the mentions that are
+not the patient's medication (refused, hypothetical, someone else's, culture results, "do not give",
+leftover supply, the patient's allergen)."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass, replace
+from typing import Any
+
+from medical_notes.extraction.medications import (
+    MedicationMention,
+    discharge_list,
+    medication_record,
+    not_taken_record,
+)
+from medical_notes.extraction.terminology import Terminology, normalize
+from medical_notes.extraction.text import NoteLayout
+
+REFUSED = "refused"
+HYPOTHETICAL = "hypothetical"
+ALLERGEN = "allergen"
+OTHER_PERSON = "other_person"
+SUSCEPTIBILITY = "susceptibility"
+DO_NOT_GIVE = "do_not_give"
+NOT_TO_TAKE = "not_to_take"
+
+# Drug classes an allergy names, and the ingredients in them.
+ALLERGY_CLASSES: dict[str, frozenset[str]] = {
+    "penicillin": frozenset(
+        {"penicillin g", "penicillin v", "amoxicillin",
+         "ampicillin", "piperacillin", "nafcillin", "oxacillin",
+         "dicloxacillin"}
+    ),
+    "sulfa": frozenset({"sulfamethoxazole", "sulfasalazine", "sulfadiazine"}),
+    "cephalosporin": frozenset(
+        {"cephalexin", "cefazolin", "ceftriaxone", "cefdinir", "cefepime", "cefuroxime", "cefpodoxime"}
+    ),
+    "nsaid": frozenset(
+        {"ibuprofen", "naproxen", "ketorolac", "meloxicam", "diclofenac", "indomethacin", "nabumetone",
+         "celecoxib"}
+    ),
+    "fluoroquinolone": frozenset({"ciprofloxacin", "levofloxacin", "moxifloxacin"}),
+    "macrolide": frozenset({"azithromycin", "erythromycin", "clarithromycin"}),
+    "tetracycline": frozenset({"doxycycline", "minocycline", "tetracycline"}),
+    "ace inhibitor": frozenset({"lisinopril", "enalapril", "benazepril", "ramipril", "captopril"}),
+    "statin": frozenset(
+        {"atorvastatin", "simvastatin", "rosuvastatin", "pravastatin", "lovastatin", "pitavastatin"}
+    ),
+    "opioid": frozenset(
+        {"morphine", "oxycodone", "hydrocodone", "hydromorphone",
+         "codeine", "fentanyl", "tramadol", "methadone"}
+    ),
+}  # fmt: skip
+_CLASS_WORDS = (
+    (re.compile(r"\b(?:pcn|penicillins?|pen)\b"), "penicillin"),
+    (re.compile(r"\bsulf[ao]|\bsulfonamide"), "sulfa"),
+    (re.compile(r"\bcephalosporins?\b"), "cephalosporin"),
+    (re.compile(r"\bnsaids?\b"), "nsaid"),
+    (re.compile(r"\b(?:fluoro)?quinolones?\b"), "fluoroquinolone"),
+    (re.compile(r"\bmacrolides?\b"), "macrolide"),
+    (re.compile(r"\btetracyclines\b"), "tetracycline"),
+    (re.compile(r"\bace ?(?:inhibitors?|i)\b"), "ace inhibitor"),
+    (re.compile(r"\bstatins\b"), "statin"),
+    (re.compile(r"\bopioids?\b|\bopiates?\b|\bnarcotics?\b"), "opioid"),
+)
+
+_RELATIVE = (
+    r"(?:wife|husband|spouse|partner|mom|mother|dad|father|sister|brother|son|daughter|grandmother|"
+    r"grandfather|grandma|grandpa|aunt|uncle|cousin|roommate|friend|sibling|girlfriend|boyfriend|"
+    r"family member|neighbou?r|child|caregiver)"
+)
+_OTHER_PERSON_BEFORE = re.compile(
+    rf"\b{_RELATIVE}(?:'s|s')?\b(?:(?!\b(?:she|he|pt|patient)\b)[^.;\n]){{0,50}}$|\b{_RELATIVE}'s\s+(?:\w+\s+)?$",
+    re.I,
+)
+_SUSCEPTIBILITY_CUE = re.compile(
+    r"\b(?:susceptib\w*|sensitiv\w*|sens|resistan\w*|intermediate|MIC|pan-?sensitive|antibiogram)\b|"
+    r"(?<![A-Za-z])[SRI]\s*(?::|=|-)\s|(?<![A-Za-z])[SRI]\s+to\s",
+)
+_SUSCEPTIBILITY_AFTER = re.compile(
+    r"^[\s.]*(?:[:=\-]\s*)?(?:\(?\s*[SRI]\s*\)?(?![A-Za-z])|sensitive|susceptible|resistant|intermediate|"
+    r"MIC\b|<=?\s*\d|>=?\s*\d)",
+)
+_ORDER_VERB = re.compile(
+    r"\b(?:start\w*|continu\w*|chang\w*|switch\w*|narrow\w*|de-?escalat\w*|gave|given|give|received|on|treat\w*|"
+    r"transition\w*|plan)\b",
+    re.I,
+)
+_DO_NOT_GIVE = re.compile(
+    r"\b(?:do not|don'?t|never|not to be|no more)\s+(?:give|"
+    r"giving|administer\w*|given|"
+    r"restart|resume|re-?challenge|"
+    r"use)\b[^.;\n]{0,40}$|\bdid not give\b[^.;\n]{0,30}$|"
+    r"\bnot given\b[^.;\n]{0,10}$|\bno\s+$|\bwithheld\s+$",
+    re.I,
+)
+_NOT_TO_TAKE_BEFORE = re.compile(
+    r"\b(?:told|instructed|advised|asked|reminded|counsel\w*|"
+    r"educated)\b[^.;\n]{0,40}\bnot to (?:take|use|restart)\b"
+    r"[^.;\n]{0,40}$|\b(?:do not|don'?t|should not|shouldn'?t|not to)\s+(?:take|use)\b[^.;\n]{0,40}$|"
+    r"\b(?:left-?over|left over|old (?:bottle|supply|pills|prescription|rx)|expired)\b[^.;\n]{0,30}$",
+    re.I,
+)
+_NOT_TO_TAKE_AFTER = re.compile(
+    r"^[^.;\n]{0,60}?\b(?:not to (?:take|use)|do not take|don'?t take|should not take|left-?over|left over|"
+    r"from (?:a |an )?(?:old|prior|previous) (?:rx|prescription|"
+    r"bottle)|discard\w*|throw (?:it |them )?(?:away|out))\b",
+    re.I,
+)
+_REFUSED_BEFORE = re.compile(
+    r"\b(?:hold(?:ing)? off(?: on)?|would not|will not|won'?t|"
+    r"not (?:to )?(?:start|add|begin|initiat\w*|restart|"
+    r"resum\w*|use|prescrib\w*|order)\w*|decided against|against|declin\w*|refus\w*|defer\w*|avoid\w*|"
+    r"no indication for|not a candidate for|not recommended|"
+    r"contraindicat\w*|not on|not taking|never (?:took|taken|on)|"
+    r"denies (?:taking|use of)|intoleran\w*|instead of|rather than|in lieu of|did not tolerate|not started)\b"
+    r"(?:(?!\b(?:but|however|so|then|and start|start)\b)[^.;\n]){0,40}$",
+    re.I,
+)
+_HYPOTHETICAL_BEFORE = re.compile(
+    r"\b(?:consider\w*|if|would|could|may|might|can|alternatives?|option\w*|discuss\w*|candidate for|"
+    r"should\s+\w+\s+(?:develop|occur|worsen)|in case|unless|in the event|pending|possibl[ey]|potential\w*|"
+    r"eventual\w*|future|down the road|trial of\s+\w+\s+if)\b(?:(?!\b(?:but|"
+    r"however|so|then)\b)[^.;\n]){0,50}$",
+    re.I,
+)
+_REFUSED_AFTER = re.compile(
+    r"^\s*(?:\?\s*[-\u2013\u2014:,]*\s*(?:no|not|declined|deferred|defer|hold off)\b|"
+    r"\s*\(\s*(?:not|no|declined|refused|deferred)\b|"
+    r"(?:\s*[\w/]+){0,2}\s*[-\u2013\u2014:,]+\s*(?:(?:pt|patient|she|he)\s+)?(?:no\b(?!\s+change)|"
+    r"not (?:started|given|indicated|now|a candidate)|declined|refused|deferred|held off|will not|won'?t)|"
+    r"\s*(?:was |is |were )?(?:declined|refused|deferred|not started|not given|not indicated|"
+    r"not recommended|discussed but|offered but|offered and declined|contraindicated)\b)",
+    re.I,
+)
+_CONDITIONAL_AFTER = re.compile(
+    r"^[^.;\n]{0,50}?\bif\b(?!\s+(?:needed|necessary|required|tolerated)\b)", re.I
+)
+_START_VERB_BEFORE = re.compile(
+    r"\b(?:start|add|begin|initiate|give|will|would|plan|switch|may|can|consider|rx)\w*\b[^.;\n]{0,30}$", re.I
+)
+_SWITCH_BEFORE = re.compile(
+    r"\b(?:switch\w*|chang\w*|convert\w*|transition\w*|rotat\w*|replac\w*)\s+(?:\w+\s+){0,2}?(?:from\s+)?$",
+    re.I,
+)
+_SWITCH_BETWEEN = re.compile(
+    r"^[^.;\n]{0,60}?(?:\b(?:to|for|with)\b|->|\u2192|=>)\s*(?:\w+\s+){0,2}?$",
+    re.I,
+)
+_SWITCH_AFTER_VERB = re.compile(
+    r"^[^.;\n]{0,50}?\b(?:switched|changed|converted|transitioned|replaced|rotated)\s+(?:over\s+)?(?:to|with|for)\s+"
+    r"(?:\w+\s+){0,2}?$|^\s*(?:->|\u2192|=>)\s*$",
+    re.I,
+)
+
+
+@dataclass
+class Reconciled:
+    medications: list[dict[str, Any]]
+    not_taken: list[dict[str, Any]]
+    detected_issues: list[dict[str, Any]]
+    warnings: list[str]
+
+
+def not_taken_reason(mention: MedicationMention, layout: NoteLayout) -> str | None:
+    """Why this mention is not the patient's own medication, or None when it is."""
+    text = layout.text
+    segment = layout.segment_at(mention.start)
+    line_start, line_end = layout.line_bounds(mention.start)
+    before = text[segment.start : mention.start]
+    after = re.split(r"[.;](?:\s|$)", text[mention.name_end : line_end])[0]
+    if layout.section_at(mention.start) == "family_history" or _OTHER_PERSON_BEFORE.search(before):
+        return OTHER_PERSON
+    line_before = text[line_start : mention.start]
+    orders = list(_ORDER_VERB.finditer(line_before))
+    since_order = line_before[orders[-1].end() :] if orders else line_before
+    if _SUSCEPTIBILITY_CUE.search(since_order) or _SUSCEPTIBILITY_AFTER.match(
+        text, mention.name_end, line_end
+    ):
+        return SUSCEPTIBILITY
+    if _culture_block(layout, line_start):
+        return SUSCEPTIBILITY
+    if _DO_NOT_GIVE.search(before):
+        return DO_NOT_GIVE
+    if _NOT_TO_TAKE_BEFORE.search(before) or _NOT_TO_TAKE_AFTER.match(after):
+        return NOT_TO_TAKE
+    if _REFUSED_BEFORE.search(before) or _REFUSED_AFTER.match(after):
+        return REFUSED
+    if _HYPOTHETICAL_BEFORE.search(before):
+        return HYPOTHETICAL
+    if _CONDITIONAL_AFTER.match(after) and _START_VERB_BEFORE.search(before) and not mention.as_needed:
+        return HYPOTHETICAL
+    return None
+
+
+def _culture_block(layout: NoteLayout, line_start: int) -> bool:
+    """A line of a culture report's susceptibility list ("Sensitivities:" above, "ampicillin   R")."""
+    text = layout.text
+    line = text[line_start : layout.line_bounds(line_start)[1]]
+    if not re.search(r"(?<![A-Za-z])[SRI](?![A-Za-z])\s*$|\b(?:sensitive|resistant|susceptible)\s*$", line):
+        return False
+    above = text[max(0, line_start - 300) : line_start]
+    return bool(re.search(r"\b(?:culture|cx|susceptib\w*|sensitivit\w*|isolate|organism)\b", above, re.I))
+
+
+def allergy_classes(substance: str, terms: Terminology) -> tuple[set[str], set[str]]:
+    """The ingredient names and the drug classes an allergy names."""
+    words = normalize(substance)
+    names: set[str] = set()
+    rxcui = terms.drug_names.get(words)
+    if rxcui:
+        names.add(terms.ingredients[rxcui].name)
+    product = terms.product_names.get(words)
+    if product:
+        names.update(terms.ingredients[c].name for c in terms.products[product].ingredients)
+    for word in words.split():
+        found = terms.drug_names.get(word)
+        if found:
+            names.add(terms.ingredients[found].name)
+    classes = {cls for pattern, cls in _CLASS_WORDS if pattern.search(words)}
+    for cls, _members in ALLERGY_CLASSES.items():
+        if names & {cls}:
+            classes.add(cls)
+    if "penicillin g" in names or "penicillin v" in names or re.search(r"\bpenicillin", words):
+        classes.add("penicillin")
+    return names, classes
+
+
+def reconcile(
+    mentions: list[MedicationMention],
+    layout: NoteLayout,
+    terms: Terminology,
+    allergies: list[tuple[str, tuple[int, int]]],
+) -> Reconciled:
+    text = layout.text
+    for mention in mentions:
+        mention.not_taken = not_taken_reason(mention, layout)
+    _switches(mentions, text)
+    _list_propagation(mentions, text)
+    _plan_starts(mentions, layout)
+
+    allergen_of: dict[str, tuple[str, tuple[int, int]]] = {}
+    for substance, span in allergies:
+        names, classes = allergy_classes(substance, terms)
+        members = set(names)
+        for cls in classes:
+            members |= ALLERGY_CLASSES.get(cls, frozenset())
+        for mention in mentions:
+            ingredient_names = {
+                terms.ingredients[c].name for c in (mention.combination or (mention.rxcui,)) if c
+            }
+            if ingredient_names & members:
+                allergen_of.setdefault(mention.key, (substance, span))
+
+    not_taken: list[dict[str, Any]] = []
+    issues: list[dict[str, Any]] = []
+    warnings: list[str] = []
+    groups: dict[str, list[MedicationMention]] = {}
+    for mention in mentions:
+        if mention.key in allergen_of and mention.not_taken is None:
+            substance, span = allergen_of[mention.key]
+            mention.not_taken = ALLERGEN
+            if not any(issue["medication"] == mention.name for issue in issues):
+                detail = f"{mention.name} ordered/listed for a patient with a documented {substance} allergy"
+                issues.append(
+                    {
+                        "kind": "drug-allergy",
+                        "medication": mention.name,
+                        "allergy": substance,
+                        "span": [mention.start, mention.end],
+                        "allergy_span": list(span),
+                        "detail": detail,
+                    }
+                )
+                warnings.append(f"medication at [{mention.start}, {mention.end}]: {detail}; not emitted")
+        if mention.not_taken is not None:
+            not_taken.append(not_taken_record(mention, text, terms))
+            continue
+        groups.setdefault(mention.key, []).append(mention)
+
+    medications = []
+    for group in groups.values():
+        medications.append(medication_record(group, _final_state(group, layout), text, terms))
+    medications.sort(key=lambda m: m["mentions"][0]["span"][0])
+    return Reconciled(medications, not_taken, issues, warnings)
+
+
+def _switches(mentions: list[MedicationMention], text: str) -> None:
+    """ "switch A to B", "A changed to B", "A -> B": A stopped, B started."""
+    for first, second in itertools.pairwise(mentions):
+        if first.key == second.key or first.not_taken or second.not_taken:
+            continue
+        between = text[first.name_end : second.start]
+        if "\n" in between.strip(" \t") and not re.search(r"(?:->|\u2192)\s*$", between):
+            continue
+        before = text[max(0, first.start - 40) : first.start]
+        if (_SWITCH_BEFORE.search(before) and _SWITCH_BETWEEN.match(between)) or _SWITCH_AFTER_VERB.match(
+            between
+        ):
+            first.status, first.status_from_before = "stopped", False
+            second.status, second.status_from_before = "started", False
+
+
+def _list_propagation(mentions: list[MedicationMention], text: str) -> None:
+    """ "hold lisinopril, HCTZ and metformin": the verb before the first drug covers the rest of the list."""
+    for first, second in itertools.pairwise(mentions):
+        if second.status is not None or not first.status_from_before or second.not_taken:
+            continue
+        between = text[first.end : second.start]
+        if re.fullmatch(r"\s*(?:,|/|and|or|&|\+|,\s*and)\s*", between):
+            second.status, second.status_from_before = first.status, True
+            if first.not_taken and not second.not_taken:
+                second.not_taken = first.not_taken
+
+
+def _plan_starts(mentions: list[MedicationMention], layout: NoteLayout) -> None:
+    """A drug first named in the plan with no verb is one the plan starts."""
+    seen: set[str] = set()
+    for mention in mentions:
+        if mention.not_taken:
+            continue
+        if (
+            mention.status is None
+            and mention.key not in seen
+            and layout.section_at(mention.start) in ("plan", "assessment_plan")
+        ):
+            mention.status = "started"
+        seen.add(mention.key)
+
+
+def _final_state(group: list[MedicationMention], layout: NoteLayout) -> MedicationMention:
+    """Status from the last decisive mention; dose, route, frequency from the last mention that says them."""
+    status: str | None = None
+    for mention in group:
+        if mention.status is not None:
+            status = mention.status
+        elif status in ("held", "stopped") and discharge_list(layout, mention.start):
+            status = "active"  # listed again among the discharge medications: resumed
+    final = replace(group[-1], status=status or "active")
+    for field in ("dose", "route", "frequency", "duration"):
+        for mention in reversed(group):
+            value = getattr(mention, field)
+            if value is not None:
+                setattr(final, field, value)
+                break
+    for mention in reversed(group):
+        if mention.as_needed or mention.dose is not None or mention.frequency is not None:
+            final.as_needed = mention.as_needed
+            break
+    # the dose of the final state: a "changed" mention's new dose wins over a later listing
+    changed = [m for m in group if m.status == "changed" and m.dose is not None]
+    if changed and status == "changed":
+        final.dose = changed[-1].dose
+    return final

@@ -1,0 +1,166 @@
+"""Medication reconciliation, not-taken mentions, combination products and doses (issue 19)."""
+
+from __future__ import annotations
+
+import pytest
+
+from medical_notes.extraction.pipeline import extract_structured
+
+
+def meds(text: str) -> dict[str, dict]:
+    return {m["name"]: m for m in extract_structured(text)["medications"]}
+
+
+def not_taken(text: str) -> dict[str, str]:
+    return {m["name"]: m["reason"] for m in extract_structured(text)["medications_not_taken"]}
+
+
+def test_one_record_per_drug_with_every_mention() -> None:
+    text = (
+        "Meds: lisinopril 10 mg PO daily, metformin 500 mg BID.\n"
+        "Hospital course: lisinopril was held for AKI.\n"
+        "Plan: increase lisinopril to 20 mg daily. Continue metformin.\n"
+    )
+    result = meds(text)
+    assert len(extract_structured(text)["medications"]) == 2
+    lisinopril = result["lisinopril"]
+    assert lisinopril["status"] == "changed"
+    assert lisinopril["dose"] == {"value": 20, "unit": "mg"}
+    assert [m["status"] for m in lisinopril["mentions"]] == [None, "held", "changed"]
+    assert result["metformin"]["status"] == "active"
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "status"),
+    [
+        ("Plan: stop atorvastatin.", "atorvastatin", "stopped"),
+        ("Plan: d/c meloxicam.", "meloxicam", "stopped"),
+        ("Meds: amlodipine 5 mg daily.\nPlan: hold amlodipine.", "amlodipine", "held"),
+        ("Meds: metformin 1000 mg BID - held during admission.", "metformin", "held"),
+        ("Meds:\n- warfarin 5 mg daily - stop\n", "warfarin", "stopped"),
+        ("Metoprolol held on admission. Resume metoprolol at discharge.", "metoprolol", "active"),
+        ("Plan: taper prednisone to 10 mg daily.", "prednisone", "changed"),
+        ("Plan: decrease gabapentin to 300 mg TID.", "gabapentin", "changed"),
+        (
+            "Discharge medications:\nNEW: apixaban 5 mg BID\nSTOP: aspirin 81 mg daily\n",
+            "apixaban",
+            "started",
+        ),
+        ("Discharge medications:\nNEW: apixaban 5 mg BID\nSTOP: aspirin 81 mg daily\n", "aspirin", "stopped"),
+        ("Discharge medications:\nCHANGE: furosemide 40 mg BID\n", "furosemide", "changed"),
+        ("Discharge medications:\nCONTINUE: losartan 50 mg daily\n", "losartan", "active"),
+    ],
+)
+def test_final_status(text: str, name: str, status: str) -> None:
+    assert meds(text)[name]["status"] == status
+
+
+def test_switch_a_to_b() -> None:
+    result = meds("Meds: warfarin 5 mg daily.\nPlan: switch warfarin to apixaban 5 mg BID.")
+    assert result["warfarin"]["status"] == "stopped"
+    assert result["apixaban"]["status"] == "started"
+
+
+def test_increase_gives_the_new_dose() -> None:
+    result = meds("Meds: lisinopril 10 mg daily.\nPlan: increase lisinopril from 10 to 20 mg daily.")
+    assert result["lisinopril"]["dose"] == {"value": 20, "unit": "mg"}
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "reason"),
+    [
+        ("Plan: hold off on atorvastatin for now.", "atorvastatin", "refused"),
+        ("Bactrim? - no, sulfa allergy.", "sulfamethoxazole / trimethoprim", "refused"),
+        ("Would not start apixaban given fall risk.", "apixaban", "refused"),
+        ("Patient declined sertraline.", "sertraline", "refused"),
+        ("Defer metformin until next visit.", "metformin", "refused"),
+        ("If BP remains high, would add amlodipine.", "amlodipine", "hypothetical"),
+        ("His wife takes metoprolol.", "metoprolol", "other_person"),
+        ("Mom on lithium for years.", "lithium", "other_person"),
+        ("Urine culture E. coli. S: ceftriaxone, R: ampicillin.", "ampicillin", "susceptibility"),
+        ("Urine culture E. coli. S: ceftriaxone, R: ampicillin.", "ceftriaxone", "susceptibility"),
+        ("Nursing: do not give lorazepam.", "lorazepam", "do_not_give"),
+        ("Has leftover oxycodone at home, told not to take it.", "oxycodone", "not_to_take"),
+    ],
+)
+def test_not_taken(text: str, name: str, reason: str) -> None:
+    assert not_taken(text)[name] == reason
+    assert name not in meds(text)
+
+
+def test_allergen_order_is_not_a_medication() -> None:
+    text = "Allergies: penicillin (hives).\nPlan: start Augmentin 875 mg BID for sinusitis."
+    result = extract_structured(text)
+    assert result["medications"] == []
+    assert result["medications_not_taken"][0]["reason"] == "allergen"
+    issue = result["detected_issues"][0]
+    assert issue["kind"] == "drug-allergy"
+    assert issue["medication"] == "amoxicillin / clavulanate"
+    assert any("allergy" in warning for warning in result["warnings"])
+
+
+def test_sulfa_allergy_covers_bactrim() -> None:
+    result = extract_structured("Allergies: sulfa (rash).\nPlan: Bactrim DS 1 tab BID x 3 days.")
+    assert result["medications"] == []
+    assert result["detected_issues"][0]["allergy"] == "sulfa"
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "brand", "ingredients"),
+    [
+        ("Meds: Entresto 49/51 mg BID.", "sacubitril / valsartan", "Entresto", {"1656328", "69749"}),
+        ("Meds: Norco 5/325 1 tab q6h prn pain.", "acetaminophen / hydrocodone", "Norco", {"161", "5489"}),
+        (
+            "Meds: Zestoretic 20/12.5 daily.",
+            "hydrochlorothiazide / lisinopril",
+            "Zestoretic",
+            {"29046", "5487"},
+        ),
+        ("Meds: TMP-SMX DS 1 tab BID.", "sulfamethoxazole / trimethoprim", None, {"10180", "10829"}),
+        ("Meds: Symbicort 2 puffs BID.", "budesonide / formoterol", "Symbicort", {"19831", "25255"}),
+    ],
+)
+def test_combination_products(text: str, name: str, brand: str | None, ingredients: set[str]) -> None:
+    medication = extract_structured(text)["medications"][0]
+    assert medication["name"] == name
+    assert medication["brand"] == brand
+    assert {c["code"] for c in medication["codings"]} == ingredients
+    assert all(c["tty"] == "IN" for c in medication["codings"])
+
+
+def test_brand_name_maps_to_ingredient() -> None:
+    medication = extract_structured("Meds: Eliquis 5 mg BID.")["medications"][0]
+    assert (medication["name"], medication["brand"], medication["rxnorm"]["code"]) == (
+        "apixaban",
+        "Eliquis",
+        "1364430",
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "dose"),
+    [
+        ("Meds: Norco 5/325 1 tab q6h prn pain.", {"value": 1, "unit": "{tbl}"}),
+        ("Meds: ASA 81 daily.", {"value": 81, "unit": "mg"}),
+        ("Meds: lisinopril 20 qd.", {"value": 20, "unit": "mg"}),
+        ("Meds: Synthroid 88 daily.", {"value": 88, "unit": "ug"}),
+        ("Plan: amoxicillin 90 mg/kg/day divided BID x 10 days.", {"value": 90, "unit": "mg/kg/d"}),
+        ("Plan: paclitaxel 175 mg/m2 IV every 3 weeks.", {"value": 175, "unit": "mg/m2"}),
+        ("Meds: Entresto 49/51 mg BID.", None),
+    ],
+)
+def test_doses(text: str, dose: dict | None) -> None:
+    assert extract_structured(text)["medications"][0]["dose"] == dose
+
+
+def test_comma_list_keeps_each_drug_its_own_sig() -> None:
+    result = meds("Meds: metoprolol, lisinopril 10 mg daily, aspirin 81 mg.")
+    assert result["metoprolol"]["dose"] is None
+    assert result["metoprolol"]["frequency"] is None
+    assert result["lisinopril"]["dose"] == {"value": 10, "unit": "mg"}
+
+
+def test_span_stays_within_its_clause() -> None:
+    text = "Takes metformin 500 mg BID, which she tolerates well despite mild nausea after large meals."
+    medication = extract_structured(text)["medications"][0]
+    assert text[slice(*medication["span"])] == "metformin 500 mg BID"
