@@ -77,7 +77,7 @@ def test_medications_use_the_contract_vocabularies(note: Note):
     for medication in note.expected.get("medications", []):
         rxcuis = [rxcui for rxcui in options(medication["rxcui"]) if rxcui is not None]
         assert all(re.fullmatch(r"\d+", rxcui) for rxcui in rxcuis)
-        if "ingredients" not in medication and not medication.get("optional"):
+        if rxcuis and "ingredients" not in medication and not medication.get("optional"):
             # The first split's annotators coded against the shipped table.
             assert rxnorm_lookup(rxcuis[0]), f"{medication['name']}: {rxcuis[0]} is not in the table"
         for ingredient in medication.get("ingredients", []):
@@ -91,7 +91,7 @@ def test_medications_use_the_contract_vocabularies(note: Note):
             assert dose is None or (isinstance(dose["value"], int | float) and dose["unit"])
 
 
-@pytest.mark.parametrize("note", NOTES, ids=lambda n: n.name)
+@pytest.mark.parametrize("note", BLIND + load_split(V1_SPLIT), ids=lambda n: n.name)
 def test_vitals_and_labs_are_stated_in_the_note(note: Note):
     for vital in note.expected.get("vital_signs", []):
         assert vital["kind"] in VITAL_KINDS
