@@ -234,21 +234,30 @@ class AssertionResult:
 # "pneumonia, unlikely", "CHF? no", "appendicitis, possible", "PE considered - CTA negative".
 _END = r"(?=[ \t]*(?:[.,;)]|$|\n[ \t]*(?:$|[-*\u2022#\d]|[A-Za-z][\w /]{0,30}:)))"
 _IMMEDIATE_POST = re.compile(
-    r"^[ \t]*(?:[,:=]|[-\u2014\u2013]+|\?+)?[ \t]*(?:"
-    r"(?P<absent>(?:was |is |now |been )?(?:ruled out|r/o'?d|excluded|unlikely|not likely|less likely|"
-    r"doubtful|not suspected|not supported|not present|not seen|not found|neg(?:ative)?\b|none" + _END + "|"
-    r"no" + _END + r"|absent|denied|denies))|"
+    # a site or the rest of a slash list may stand between: "gout in knee - doubt", "Flu/COVID/RSV neg"
+    r"^(?:[ \t]+(?:in|of)[ \t]+(?:the[ \t]+|both[ \t]+|[lr][ \t]+|left[ \t]+|right[ \t]+)?[a-z]+)?"
+    r"(?:[ \t]*/[ \t]*[\w-]+){0,5}"
+    r"(?:[ \t]+(?:screen(?:ing)?|test(?:ing)?|swab|pcr|w/u|work-?up|scan|u/s|us|ct|cta|study|"
+    r"eval(?:uation)?))?"
+    r"[ \t]*(?:[,:=]|[-\u2014\u2013]+>?|\?+)?[ \t]*(?:[-\u2014\u2013]+[ \t]*)?(?:"
+    r"(?P<absent>(?:was |is |were |are |now |been )?(?:ruled out|r/o'?d|excluded|unlikely|not likely|"
+    r"less likely|"
+    r"doubt(?:ful|ed)?\b|not favou?red|not suspected|not supported|not present|not seen|not found|"
+    r"neg(?:ative)?\b|"
+    r"none" + _END + "|no" + _END + r"|absent|denied|denies))|"
     r"(?P<historical>(?:now |has |have |since |which |that )?(?:resolved|healed)\b)|"
-    r"(?P<possible>possible|possibly|probable|suspected|questionable|query|considered|versus\b|vs\b\.?|"
-    r"likely" + _END + r"|not excluded|cannot be excluded|can't be excluded|not ruled out|to be ruled out|"
-    r"r/o\b|\?))",
+    r"(?P<possible>(?:was |is |were |are |also |being )?(?:possible|possibly|probable|suspected|"
+    r"questionable|query|"
+    r"considered|versus\b|vs\b\.?|likely" + _END + r"|not excluded|cannot be excluded|can't be excluded|"
+    r"not ruled out|to be ruled out|r/o\b|\?)))",
     re.I,
 )
 # After a suspicion, the work-up's answer in the same clause: "PE considered - CTA negative",
 # "ACS considered, ruled out", "CHF? no".
 _RESOLVED_SUSPICION = re.compile(
-    r"\b(?:ruled out|r/o'?d|excluded|neg(?:ative)?\b|unlikely|not likely|no" + _END + r"|not (?:found|seen|"
-    r"present|supported)|unremarkable|wnl\b)",
+    r"\b(?:ruled out|r/o'?d|excluded|neg(?:ative)?\b|unlikely|not likely|less likely|doubt(?:ful)?\b|"
+    r"not favou?red|none\b|no" + _END + r"|not (?:found|seen|present|supported)|unremarkable|wnl\b|"
+    r"wells (?:score )?(?:low|0)\b|low (?:pre-?test )?(?:probability|risk)\b)",
     re.I,
 )
 # A sentence that tells the patient when to come back: every finding after it is hypothetical.
@@ -258,11 +267,13 @@ _HYPOTHETICAL_LEAD = re.compile(
     r"evaluation|help)|call(?: 911| us| the (?:office|clinic)| clinic| md| back)?|notify(?: us| md| provider"
     r"| the (?:team|office|provider))?|contact(?: us| the (?:office|clinic))?|report|page(?: md)?)"
     r"(?:\s+(?:to|the|ed|er|clinic|office|hospital|immediately|right away|sooner|asap|urgently|emergency|"
-    r"room|department|here|us)){0,4}\s+(?:for|if|with|w/|should|in case of|when|any)"
+    r"room|department|here|us)){0,4}(?:\s+[\w/-]+){0,3}?\s+(?:for|if|with|w/|should|in case of|when|any)"
     r"(?!\s*(?:a\s+)?(?:follow|f/u|fu\b|recheck|re-?eval|visit|appointment|appt|check|results|labs))|"
     r"(?:return|ed|er|strict|emergency|bleeding|seizure|safety) precautions|precautions\s*(?:given|reviewed|"
     r"discussed|provided)?\s*(?:for|re:?|including|incl\.?|:|-)|warning signs|red flags?|reasons to return|"
-    r"signs and symptoms of|s/sx of|watch (?:out )?for|look out for|monitor for|in the event of)",
+    r"signs and symptoms of|s/sx of|watch (?:out )?for|look out for|monitor for|in the event of)|"
+    r"^[ \t]*(?:[-*\u2022][ \t]*)?(?:if|should (?:he|she|you|they|pt|patient) "
+    r"(?:develop|have|experience|notice))\b",
     re.I,
 )
 _CONTRAST = re.compile(r"\b(?:but|however|although|though|currently|today|now)\b", re.I)
@@ -367,7 +378,7 @@ def assert_finding(layout: NoteLayout, start: int, end: int) -> AssertionResult:
 
 
 def _immediate_post_cue(text: str, end: int) -> AssertionResult | None:
-    window = text[end : end + 80]
+    window = text[end : end + 120]
     found = _IMMEDIATE_POST.match(window)
     if not found:
         return None
@@ -378,7 +389,7 @@ def _immediate_post_cue(text: str, end: int) -> AssertionResult | None:
     # a suspicion, unless the same clause answers it
     rest = window[found.end() :]
     clause = re.split(r"(?<=[a-z0-9])\.(?:\s|$)|\b(?:but|however|and then)\b|\n", rest, maxsplit=1)[0]
-    if _RESOLVED_SUSPICION.search(clause[:60]):
+    if _RESOLVED_SUSPICION.search(clause[:100]):
         return AssertionResult(ABSENT, found.group("possible") + " ... " + clause.strip()[:20])
     return AssertionResult(POSSIBLE, found.group("possible"))
 

@@ -20,6 +20,7 @@ from medical_notes.extraction.lexicon import PhraseIndex, PhraseMatch, Token, fi
 from medical_notes.extraction.specificity import (
     gestational_weeks,
     guarded,
+    history_code,
     joint_of_effusion,
     lateral_code,
     pregnancy_code,
@@ -229,6 +230,8 @@ def find_condition_mentions(
             and result.trigger.lower() in _HISTORY_TRIGGERS
         ):
             mention.assertion = PRESENT
+        if mention.assertion == HISTORICAL and mention.code:
+            mention.set_code(history_code(mention.code), terms)
     return mentions
 
 

@@ -100,7 +100,7 @@ _GESTATION_MARKER = re.compile(r"\b(?:e?ga|iup|gestation|pregnan|g\d\s*p\d)", re
 PREGNANCY_NOTE = re.compile(
     r"\b(?:pregnan\w*|prenatal|antenatal|gestation\w*|g\d\s*p\d+|iup|edd|e?ga\b|trimester|ob/gyn)", re.I
 )
-_DIET = re.compile(r"\bdiet[- ]?(?:controlled|control|managed)\b|\ba1\s*gdm\b", re.I)
+_DIET = re.compile(r"\bdiet[- ]?(?:controlled|control|managed)\b|\ba1\s*gdm\b|\bgdm\s*a1\b", re.I)
 _INSULIN = re.compile(r"\binsulin\b|\bnph\b|\blispro\b|\baspart\b|\bglargine\b|\bdetemir\b", re.I)
 _ORAL = re.compile(r"\bmetformin\b|\bglyburide\b", re.I)
 
@@ -131,7 +131,7 @@ def remission_code(code: str, text: str, start: int, end: int) -> str:
     options = REMISSION.get(code)
     if options is None:
         return code
-    found = _REMISSION.match(text[end : end + 60])
+    found = _REMISSION.match(text[end : end + 60]) or _REMISSION.search(text[start:end])
     if not found:
         return code
     if code in ("F32.9", "F32.A") and _RECURRENT.search(text[max(0, start - 30) : end + 60]):
@@ -155,6 +155,12 @@ def gestational_weeks(text: str) -> list[tuple[int, int, int]]:
         written_days = re.search(r"\d\s*d\b|\d/7|\+\s*\d", phrase)
         marker = _GESTATION_MARKER.search(phrase) or written_days
         nearby = text[max(0, match.start() - 25) : match.start()]
+        if re.search(
+            r"\b(?:deliver\w*|induc\w*|iol|until|by|plan\w*|schedul\w*|before|after)\s*(?:at\s*)?$",
+            nearby,
+            re.I,
+        ):
+            continue  # a planned date, not today's gestational age
         if not 4 <= weeks <= 42 or not (marker or re.search(r"\bg\d\s*p\d+\s*(?:at|@)?\s*$", nearby, re.I)):
             continue
         found.append((match.start(), match.end(), weeks))
@@ -172,15 +178,31 @@ def trimester(text: str) -> int | None:
     return 1 if last < 14 else 2 if last < 28 else 3
 
 
+# A past event's own code -> its personal-history code ("s/p MI 2015", "hx of DVT 2018").
+_PERSONAL_HISTORY = (
+    (re.compile(r"^I2[12]\."), "I25.2"),
+    (re.compile(r"^I82\.4"), "Z86.718"),
+    (re.compile(r"^I26\."), "Z86.711"),
+    (re.compile(r"^(?:I63\.|G45\.9)"), "Z86.73"),
+)
+
+
+def history_code(code: str) -> str:
+    for pattern, replacement in _PERSONAL_HISTORY:
+        if pattern.match(code):
+            return replacement
+    return code
+
+
 def pregnancy_code(code: str, text: str, terms: Terminology) -> str:
     """Trimester from the gestational age; gestational diabetes control from the note's treatment."""
     if code == "O24.419":
+        if _DIET.search(text):
+            return "O24.410"
         if _INSULIN.search(text):
             return "O24.414"
         if _ORAL.search(text):
             return "O24.415"
-        if _DIET.search(text):
-            return "O24.410"
         return code
     if not code.startswith("O"):
         return code
@@ -199,7 +221,8 @@ def pregnancy_code(code: str, text: str, terms: Terminology) -> str:
 
 # Guards: places where a condition word means something else.
 SCORE_NAMES = re.compile(
-    r"\b(?:PHQ|GAD|CHA2?DS2?(?:-?VAS[Cc])?|HAS-?BLED|MELD(?:-Na)?|CURB|Wells|HEART|TIMI|CIWA(?:-Ar)?|COWS|AUDIT"
+    r"\b(?:PHQ|GAD|CHA2?DS2?(?:-?VAS[Cc])?|HAS-?BLED|MELD(?:-Na)?|CURB|Wells|HEART|TIMI|CIWA(?:-Ar)?|"
+    r"COWS|AUDIT"
     r"(?:-C)?|EPDS|MoCA|MMSE|NIHSS|ASCVD|FRAX|Geneva|PERC|q?SOFA|APACHE|GCS|Ranson|Child-Pugh|PESI|ABCD2?|"
     r"Caprini|Padua|Braden|Morse|Apgar|APGAR|Bishop|Centor|C-SSRS|Y-BOCS|PCL-5|MDQ|CAGE|ASRS|Vanderbilt|ACT|"
     r"mMRC|CAT|DAS28|HbA1c|BISAP|Glasgow)(?:[\s-]*\d+)?(?:\s*(?:score|criteria|scale|risk))?",
