@@ -272,6 +272,7 @@ _HYPOTHETICAL_LEAD = re.compile(
     r"(?:return|ed|er|strict|emergency|bleeding|seizure|safety) precautions|precautions\s*(?:given|reviewed|"
     r"discussed|provided)?\s*(?:for|re:?|including|incl\.?|:|-)|warning signs|red flags?|reasons to return|"
     r"signs and symptoms of|s/sx of|watch (?:out )?for|look out for|monitor for|in the event of)|"
+    r"\b911\s+(?:for|if|with)\b|"
     r"^[ \t]*(?:[-*\u2022][ \t]*)?(?:if|should (?:he|she|you|they|pt|patient) "
     r"(?:develop|have|experience|notice))\b",
     re.I,
