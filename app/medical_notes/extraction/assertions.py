@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from medical_notes.extraction.text import NoteLayout
 
@@ -229,6 +230,84 @@ class AssertionResult:
     trigger: str | None
 
 
+# A cue right after the finding, behind a comma, dash, colon or question mark: "rash - resolved",
+# "pneumonia, unlikely", "CHF? no", "appendicitis, possible", "PE considered - CTA negative".
+_END = r"(?=[ \t]*(?:[.,;)]|$|\n[ \t]*(?:$|[-*\u2022#\d]|[A-Za-z][\w /]{0,30}:)))"
+_IMMEDIATE_POST = re.compile(
+    # a site or the rest of a slash list may stand between: "gout in knee - doubt", "Flu/COVID/RSV neg"
+    r"^(?:[ \t]+(?:in|of)[ \t]+(?:the[ \t]+|both[ \t]+|[lr][ \t]+|left[ \t]+|right[ \t]+)?[a-z]+)?"
+    r"(?:[ \t]*/[ \t]*[\w-]+){0,5}"
+    r"(?:[ \t]+(?:screen(?:ing)?|test(?:ing)?|swab|pcr|w/u|work-?up|scan|u/s|us|ct|cta|study|"
+    r"eval(?:uation)?))?"
+    r"[ \t]*(?:[,:=]|[-\u2014\u2013]+>?|\?+)?[ \t]*(?:[-\u2014\u2013]+[ \t]*)?(?:"
+    r"(?P<absent>(?:was |is |were |are |now |been )?(?:ruled out|r/o'?d|excluded|unlikely|not likely|"
+    r"less likely|"
+    r"doubt(?:ful|ed)?\b|not favou?red|not suspected|not supported|not present|not seen|not found|"
+    r"neg(?:ative)?\b|"
+    r"none" + _END + "|no" + _END + r"|absent|denied|denies))|"
+    r"(?P<historical>(?:now |has |have |since |which |that )?(?:resolved|healed)\b)|"
+    r"(?P<possible>(?:was |is |were |are |also |being )?(?:possible|possibly|probable|suspected|"
+    r"questionable|query|"
+    r"considered|versus\b|vs\b\.?|likely" + _END + r"|not excluded|cannot be excluded|can't be excluded|"
+    r"not ruled out|to be ruled out|r/o\b|\?)))",
+    re.I,
+)
+# After a suspicion, the work-up's answer in the same clause: "PE considered - CTA negative",
+# "ACS considered, ruled out", "CHF? no".
+_RESOLVED_SUSPICION = re.compile(
+    r"\b(?:ruled out|r/o'?d|excluded|neg(?:ative)?\b|unlikely|not likely|less likely|doubt(?:ful)?\b|"
+    r"not favou?red|none\b|no" + _END + r"|not (?:found|seen|present|supported)|unremarkable|wnl\b|"
+    r"wells (?:score )?(?:low|0)\b|low (?:pre-?test )?(?:probability|risk)\b)",
+    re.I,
+)
+# A sentence that tells the patient when to come back: every finding after it is hypothetical.
+_HYPOTHETICAL_LEAD = re.compile(
+    r"\b(?:(?:return|come back|rtc|re-?present|go(?: back)? to (?:the )?(?:ed|er|emergency "
+    r"(?:room|department)|hospital)|seek (?:immediate |urgent |emergency )?(?:medical )?(?:care|attention|"
+    r"evaluation|help)|call(?: 911| us| the (?:office|clinic)| clinic| md| back)?|notify(?: us| md| provider"
+    r"| the (?:team|office|provider))?|contact(?: us| the (?:office|clinic))?|report|page(?: md)?)"
+    r"(?:\s+(?:to|the|ed|er|clinic|office|hospital|immediately|right away|sooner|asap|urgently|emergency|"
+    r"room|department|here|us)){0,4}(?:\s+[\w/-]+){0,3}?\s+(?:for|if|with|w/|should|in case of|when|any)"
+    r"(?!\s*(?:a\s+)?(?:follow|f/u|fu\b|recheck|re-?eval|visit|appointment|appt|check|results|labs))|"
+    r"(?:return|ed|er|strict|emergency|bleeding|seizure|safety) precautions|precautions\s*(?:given|reviewed|"
+    r"discussed|provided)?\s*(?:for|re:?|including|incl\.?|:|-)|warning signs|red flags?|reasons to return|"
+    r"signs and symptoms of|s/sx of|watch (?:out )?for|look out for|monitor for|in the event of)|"
+    r"\b911\s+(?:for|if|with)\b|"
+    r"^[ \t]*(?:[-*\u2022][ \t]*)?(?:if|should (?:he|she|you|they|pt|patient) "
+    r"(?:develop|have|experience|notice))\b",
+    re.I,
+)
+_CONTRAST = re.compile(r"\b(?:but|however|although|though|currently|today|now)\b", re.I)
+_YEAR = re.compile(r"(?<![\d/.-])(?:(?:\d{1,2}/){1,2})?((?:19|20)\d\d)(?![\d])")
+# A year or date right after the finding: "DVT 2018", "MI (2015)", "pneumonia in 2022", "PE 3/2019".
+_DATE_AFTER = re.compile(
+    r"^[ \t]*[,(-]?[ \t]*(?:in|dx(?:'d)?|diagnosed(?: in)?|x\s?\d(?: in)?|\d+\s*x(?: in)?|on)?[ \t]*"
+    r"(?:(?:\d{1,2}/){1,2})?((?:19|20)\d\d)(?!\d)",
+    re.I,
+)
+# A past stay or event named with its year before the finding: "admitted 2019 for DKA", "in 2018 had a
+# PE", "2015: MI".
+_DATED_EVENT_BEFORE = re.compile(
+    r"(?:\b(?:admitted|admission|hospitali[sz]ed|hospitali[sz]ation|seen|treated|episode|ed visit|"
+    r"er visit|icu stay|stay|in|since|during)\b[^.;\n]{0,20}?)?(?<![\d/.-])(?:(?:\d{1,2}/){1,2})?"
+    r"((?:19|20)\d\d)(?!\d)[^.;\n]{0,40}$",
+    re.I,
+)
+PRECAUTION_SECTIONS = frozenset({"precautions"})
+
+
+@lru_cache(maxsize=8)
+def note_year(text: str) -> int | None:
+    """The note's own year: the latest year written in it (the visit is the latest event of the note)."""
+    years = [int(match.group(1)) for match in _YEAR.finditer(text)]
+    return max(years) if years else None
+
+
+def _past_year(text: str, year: str) -> bool:
+    current = note_year(text)
+    return current is None or int(year) < current
+
+
 def assert_finding(layout: NoteLayout, start: int, end: int) -> AssertionResult:
     """The status of the finding at text[start:end] from its sentence and its section."""
     text = layout.text
@@ -238,6 +317,12 @@ def assert_finding(layout: NoteLayout, start: int, end: int) -> AssertionResult:
     # Scope before the finding: from the last hard stop or terminator, at most PRE_WINDOW_WORDS words.
     if _ROS_MINUS.search(before):
         return AssertionResult(ABSENT, "(-)")
+    immediate = _immediate_post_cue(text, end)
+    if immediate is not None:
+        return immediate
+    lead = _hypothetical_lead(before)
+    if lead is not None:
+        return AssertionResult(HYPOTHETICAL, lead)
     cut = 0
     for match in _HARD_STOPS.finditer(before):
         if match.group(0) == ":" and _PRE[ABSENT].search(
@@ -277,9 +362,45 @@ def assert_finding(layout: NoteLayout, start: int, end: int) -> AssertionResult:
             return AssertionResult(status, found.group(0))
     if _PAST_DATE.match(after):
         return AssertionResult(HISTORICAL, after.strip()[:12])
+    dated = _DATE_AFTER.match(text, end, min(len(text), end + 30))
+    if dated and _past_year(text, dated.group(1)):
+        return AssertionResult(HISTORICAL, "dated")
+    dated = _DATED_EVENT_BEFORE.search(scope_before)
+    if dated and _past_year(text, dated.group(1)):
+        return AssertionResult(HISTORICAL, "dated")
     section = layout.section_at(start)
     if section == "past_surgical_history":
         return AssertionResult(HISTORICAL, "section")
     if section == "family_history":
         return AssertionResult(FAMILY, "section")
+    if section in PRECAUTION_SECTIONS:
+        return AssertionResult(HYPOTHETICAL, "section")
     return AssertionResult(PRESENT, None)
+
+
+def _immediate_post_cue(text: str, end: int) -> AssertionResult | None:
+    window = text[end : end + 120]
+    found = _IMMEDIATE_POST.match(window)
+    if not found:
+        return None
+    if found.group("absent"):
+        return AssertionResult(ABSENT, found.group("absent"))
+    if found.group("historical"):
+        return AssertionResult(HISTORICAL, found.group("historical"))
+    # a suspicion, unless the same clause answers it
+    rest = window[found.end() :]
+    clause = re.split(r"(?<=[a-z0-9])\.(?:\s|$)|\b(?:but|however|and then)\b|\n", rest, maxsplit=1)[0]
+    if _RESOLVED_SUSPICION.search(clause[:100]):
+        return AssertionResult(ABSENT, found.group("possible") + " ... " + clause.strip()[:20])
+    return AssertionResult(POSSIBLE, found.group("possible"))
+
+
+def _hypothetical_lead(before: str) -> str | None:
+    """The return-precautions lead of the sentence, unless a contrast ("but today...") follows it."""
+    leads = list(_HYPOTHETICAL_LEAD.finditer(before))
+    if not leads:
+        return None
+    lead = leads[-1]
+    if _CONTRAST.search(before, lead.end()):
+        return None
+    return lead.group(0)

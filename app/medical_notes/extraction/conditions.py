@@ -6,8 +6,27 @@ import re
 from dataclasses import dataclass, field
 from functools import cache
 
-from medical_notes.extraction.assertions import COLON_NEGATIVE, FAMILY, PRESENT, assert_finding
+from medical_notes.extraction.assertions import (
+    ABSENT,
+    COLON_NEGATIVE,
+    FAMILY,
+    HISTORICAL,
+    HYPOTHETICAL,
+    POSSIBLE,
+    PRESENT,
+    assert_finding,
+)
 from medical_notes.extraction.lexicon import PhraseIndex, PhraseMatch, Token, find_phrases
+from medical_notes.extraction.specificity import (
+    gestational_weeks,
+    guarded,
+    history_code,
+    joint_of_effusion,
+    lateral_code,
+    pregnancy_code,
+    remission_code,
+    score_spans,
+)
 from medical_notes.extraction.terminology import ICD10CM_SYSTEM, CodeCandidate, Terminology
 from medical_notes.extraction.text import NoteLayout
 
@@ -138,6 +157,19 @@ class ConditionMention:
     source: str  # "lexicon" | "icd10cm-description" | "icd10cm-search" | "llm"
     candidates: list[CodeCandidate] = field(default_factory=list)
     assertion: str = PRESENT
+    # the other mentions of the same concept merged into this one (patient_conditions)
+    merged: list[ConditionMention] = field(default_factory=list)
+
+    def set_code(self, code: str, terms: Terminology) -> None:
+        if code == self.code or code not in terms.icd10cm or not terms.icd10cm[code].billable:
+            return
+        self.code = code
+        self.candidates = [CodeCandidate(code, terms.icd10cm[code].description, self.confidence)]
+
+
+# Codes of an acute event inside a chronic category: "admitted 2019 for DKA" is over.
+_ACUTE_IN_CHRONIC = re.compile(r"^(?:E1[013]\.(?:0|1|64)|I50\.[234][13]|J44\.[01]|J45\.\d[12])")
+_HISTORY_TRIGGERS = ("history of", "hx of", "h/o", "hx", "past history of", "dated")
 
 
 @cache
@@ -153,8 +185,12 @@ def find_condition_mentions(
     """Every condition phrase in the note (family mentions included: the caller sorts them out)."""
     text = layout.text
     mentions: list[ConditionMention] = []
+    blocked = blocked + score_spans(text)
     for match in find_phrases(text, tokens, condition_index(terms)):
         if _overlaps(match.start, match.end, blocked) or layout.section_at(match.start) in SKIPPED_SECTIONS:
+            continue
+        guard = guarded(match.key, text, match.start, match.end)
+        if guard == "drop":
             continue
         # "PE:", "CC:" and such are headings, not problems
         if (
@@ -165,22 +201,64 @@ def find_condition_mentions(
             continue
         if _NOT_A_PROBLEM_AFTER.match(text, match.end):  # "asthma action plan", "diabetes education"
             continue
-        mentions.append(_lexicon_mention(match, terms))
+        mention = _lexicon_mention(match, terms)
+        if guard is not None:
+            mention.set_code(guard, terms)
+        elif match.key == "effusion":
+            joint = joint_of_effusion(text, match.start)
+            if joint is not None:
+                mention.start = joint[0]
+                mention.set_code(joint[1], terms)
+        mentions.append(mention)
     mentions = _extend_titles(text, terms, mentions)
     mentions = _assessment_items(layout, terms, mentions, blocked)
     mentions = _type_1_diabetes_codes(text, terms, mentions)
+    mentions = _gestational_age(text, terms, mentions, blocked)
     for mention in mentions:
+        if mention.code is not None:
+            code = lateral_code(mention.code, text, mention.start, mention.end)
+            code = remission_code(code, text, mention.start, mention.end)
+            mention.set_code(pregnancy_code(code, text, terms), terms)
         result = assert_finding(layout, mention.start, mention.end)
         mention.assertion = result.status
         if (
-            result.status == "historical"
+            result.status == HISTORICAL
             and mention.code
             and mention.code[:3] in CHRONIC_CATEGORIES
+            and not _ACUTE_IN_CHRONIC.match(mention.code)
             and result.trigger
-            and result.trigger.lower() in ("history of", "hx of", "h/o", "hx", "past history of")
+            and result.trigger.lower() in _HISTORY_TRIGGERS
         ):
             mention.assertion = PRESENT
+        if mention.assertion == HISTORICAL and mention.code:
+            mention.set_code(history_code(mention.code), terms)
     return mentions
+
+
+def _gestational_age(
+    text: str, terms: Terminology, mentions: list[ConditionMention], blocked: list[tuple[int, int]]
+) -> list[ConditionMention]:
+    """ "32 weeks", "32w3d", "GA 32+3" in a pregnancy note: the Z3A weeks-of-gestation code."""
+    found = list(mentions)
+    for start, end, weeks in gestational_weeks(text):
+        code = f"Z3A.{weeks:02d}"
+        entry = terms.icd10cm.get(code)
+        if entry is None or not entry.billable or _overlaps(start, end, blocked):
+            continue
+        if any(m.start < end and start < m.end for m in mentions):
+            continue
+        found.append(
+            ConditionMention(
+                start,
+                end,
+                code,
+                CURATED_CONFIDENCE,
+                "lexicon",
+                [CodeCandidate(code, entry.description, 0.95)],
+            )
+        )
+    found.sort(key=lambda m: m.start)
+    return found
 
 
 def _lexicon_mention(match: PhraseMatch, terms: Terminology) -> ConditionMention:
@@ -319,6 +397,7 @@ def condition_output(mention: ConditionMention, text: str, terms: Terminology) -
             "code": mention.code,
             "display": terms.icd10cm[mention.code].description,
         }
+    every = sorted([mention, *mention.merged], key=lambda m: m.start)
     return {
         "text": text[mention.start : mention.end],
         "span": [mention.start, mention.end],
@@ -327,20 +406,152 @@ def condition_output(mention: ConditionMention, text: str, terms: Terminology) -
         "assertion": mention.assertion,
         "confidence": mention.confidence,
         "source": mention.source,
+        "mentions": [
+            {"span": [m.start, m.end], "text": text[m.start : m.end], "assertion": m.assertion} for m in every
+        ],
     }
 
 
+# Categories read as one concept when one wording is unspecified ("OA" and "L knee OA", "CHF" and "HFrEF");
+# elsewhere only codes that share their first five characters ("knee pain" and "L knee pain").
+_CONCEPT_FAMILIES = {
+    "M15": "OA",
+    "M16": "OA",
+    "M17": "OA",
+    "M18": "OA",
+    "M19": "OA",
+    "F32": "MDD",
+    "F33": "MDD",
+}
+_ONE_CONCEPT_CATEGORIES = frozenset(
+    [
+        "I50",
+        "N18",
+        "J44",
+        "J45",
+        "I48",
+        "E78",
+        "E66",
+        "M15",
+        "M16",
+        "M17",
+        "M18",
+        "M19",
+        "F32",
+        "F33",
+        "H66",
+        "H65",
+        "H60",
+        "H61",
+        "H92",
+        "H93",
+        "C34",
+        "C50",
+        "I82",
+        "O14",
+        "O24",
+        "O13",
+        "I26",
+        "K21",
+        "J18",
+        "I63",
+        "G43",
+    ]
+)
+_PATIENT_ASSERTIONS = (PRESENT, POSSIBLE, HISTORICAL)
+
+
 def patient_conditions(mentions: list[ConditionMention], text: str) -> list[ConditionMention]:
-    """The first mention of each wording and status ("no fever" and "if fever develops" are two entries;
-    "HTN" twice is one). Family mentions are not the patient's and never appear here."""
-
-    def text_key(mention: ConditionMention) -> str:
-        return " ".join(text[mention.start : mention.end].lower().split())
-
-    chosen: dict[str, ConditionMention] = {}
+    """One record per concept and assertion group: synonyms, abbreviation and expansion, and repeats of a
+    code are merged (the record keeps every mention in `merged`); an unspecified wording merges into a more
+    specific code of the same concept ("CHF" into "acute on chronic systolic HF"). A negated or hypothetical
+    mention of a problem the patient has elsewhere stays a record of its own. Family mentions are not the
+    patient's and never appear here."""
+    by_concept: dict[str, list[ConditionMention]] = {}
     for mention in mentions:
         if mention.assertion == FAMILY:
             continue
-        key = (text_key(mention), mention.assertion)
-        chosen.setdefault(key, mention)
-    return sorted(chosen.values(), key=lambda m: m.start)
+        by_concept.setdefault(_concept_key(mention, text), []).append(mention)
+    records: list[ConditionMention] = []
+    for group in by_concept.values():
+        for assertion, members in _assertion_groups(group):
+            if members:
+                records.append(_record(members, assertion))
+    records = _merge_unspecified(records)
+    return sorted(records, key=lambda m: m.start)
+
+
+def _concept_key(mention: ConditionMention, text: str) -> str:
+    if mention.code is not None and mention.confidence >= CODE_CONFIDENCE_THRESHOLD:
+        return mention.code
+    return "text:" + " ".join(text[mention.start : mention.end].lower().split())
+
+
+def _assertion_groups(group: list[ConditionMention]) -> list[tuple[str, list[ConditionMention]]]:
+    by: dict[str, list[ConditionMention]] = {}
+    for mention in group:
+        by.setdefault(mention.assertion, []).append(mention)
+    if by.get(PRESENT):
+        patient = [m for m in group if m.assertion in _PATIENT_ASSERTIONS]
+        return [(PRESENT, patient), (ABSENT, by.get(ABSENT, [])), (HYPOTHETICAL, by.get(HYPOTHETICAL, []))]
+    # a suspicion and its answer are one record with the last word: "r/o PE" ... "PE ruled out"
+    suspected = [m for m in group if m.assertion in (POSSIBLE, ABSENT)]
+    final = suspected[-1].assertion if suspected else ABSENT
+    return [
+        (final, suspected),
+        (HISTORICAL, by.get(HISTORICAL, [])),
+        (HYPOTHETICAL, by.get(HYPOTHETICAL, [])),
+    ]
+
+
+def _record(members: list[ConditionMention], assertion: str) -> ConditionMention:
+    """The most informative mention (the longest wording of the record's assertion) leads the record."""
+    leading = [m for m in members if m.assertion == assertion] or members
+    main = max(leading, key=lambda m: (m.confidence >= CODE_CONFIDENCE_THRESHOLD, m.end - m.start, -m.start))
+    main.assertion = assertion
+    main.merged = [m for m in members if m is not main]
+    return main
+
+
+def _unspecified(record: ConditionMention) -> bool:
+    return any(c.code == record.code and "unspecified" in c.display.lower() for c in record.candidates)
+
+
+def _family(code: str) -> str:
+    if code[:3] in _ONE_CONCEPT_CATEGORIES:
+        return _CONCEPT_FAMILIES.get(code[:3], code[:3])
+    return code[:5]
+
+
+def _merge_unspecified(records: list[ConditionMention]) -> list[ConditionMention]:
+    """An unspecified code goes into a more specific record of the same concept and assertion; heart failure
+    records go into the most specific one (acute on chronic, then acute, then chronic)."""
+    kept: list[ConditionMention] = []
+    for record in sorted(records, key=_specificity, reverse=True):
+        code = record.code
+        target = None
+        if code is not None and record.confidence >= CODE_CONFIDENCE_THRESHOLD:
+            for other in kept:
+                same = (
+                    other.code is not None
+                    and other.assertion == record.assertion
+                    and _family(other.code) == _family(code)
+                )
+                if same and (_unspecified(record) or code[:3] == "I50"):
+                    target = other
+                    break
+        if target is None:
+            kept.append(record)
+        else:
+            target.merged.extend([record, *record.merged])
+            record.merged = []
+    return kept
+
+
+def _specificity(record: ConditionMention) -> tuple[int, int]:
+    code = record.code
+    if code is None:
+        return (0, 0)
+    if code.startswith("I50.") and len(code) == 6:
+        return (2, {"3": 4, "1": 3, "2": 2}.get(code[-1], 1))
+    return (0 if _unspecified(record) else 1, len(code))

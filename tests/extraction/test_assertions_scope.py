@@ -1,0 +1,171 @@
+"""Issue 19: assertion cues before and after the finding, list scope, dated past events, guards against
+words inside longer terms, shorthand with the detail that reaches the ICD-10-CM code, and one record per
+concept. Short sentences of our own."""
+
+from __future__ import annotations
+
+import pytest
+
+from medical_notes.extraction.pipeline import extract_structured
+
+
+def _conditions(text: str) -> dict[str, tuple[str | None, str]]:
+    result = extract_structured(text)
+    return {c["text"]: ((c["code"] or {}).get("code"), c["assertion"]) for c in result["conditions"]}
+
+
+@pytest.mark.parametrize(
+    ("text", "finding", "assertion"),
+    [
+        ("Rash - resolved.", "Rash", "historical"),
+        ("Pneumonia, unlikely.", "Pneumonia", "absent"),
+        ("CHF? no", "CHF", "absent"),
+        ("Appendicitis, possible.", "Appendicitis", "possible"),
+        ("ACS considered, ruled out.", "ACS", "absent"),
+        ("PE considered - CTA negative.", "PE", "absent"),
+        ("Gout in knee - doubt.", "Gout", "absent"),
+        ("Cellulitis not favored.", "Cellulitis", "absent"),
+        ("Myopathy? - doubtful, CK normal.", "Myopathy", "absent"),
+        ("Flu/COVID/RSV neg.", "COVID", "absent"),
+        ("Psychosis considered, less likely given course.", "psychosis", "absent"),
+        ("Return to ED for chest pain, SOB, or syncope.", "SOB", "hypothetical"),
+        ("Return to ED for chest pain, SOB, or syncope.", "syncope", "hypothetical"),
+        ("Call HF clinic for weight gain, lightheadedness, or fainting.", "lightheadedness", "hypothetical"),
+        ("If insomnia or tremor recur, call clinic.", "tremor", "hypothetical"),
+        ("Return precautions: chest pain, shortness of breath, fever.", "fever", "hypothetical"),
+        ("No fevers, chills or rigors.", "chills", "absent"),
+        ("Denies CP/SOB.", "SOB", "absent"),
+        ("Date: 2026-03-01. Admitted 2019 for DKA.", "DKA", "historical"),
+        ("Hx of DVT 2018, completed anticoagulation.", "DVT", "historical"),
+        ("Mr. B returns for follow-up of hypertension.", "hypertension", "present"),
+    ],
+)
+def test_assertion_cues_and_scope(text: str, finding: str, assertion: str) -> None:
+    found = {name.lower(): value for name, value in _conditions(text).items()}
+    assert found[finding.lower()][1] == assertion
+
+
+def test_dated_past_events_take_the_personal_history_code() -> None:
+    found = _conditions("Visit 2026-01-05. s/p MI 2015. Hx of DVT 2018. HTN since 2010.")
+    assert found["MI"] == ("I25.2", "historical")
+    assert found["DVT"] == ("Z86.718", "historical")
+    assert found["HTN"] == ("I10", "present")
+
+
+def test_family_mentions_are_not_the_patients() -> None:
+    result = extract_structured("FHx: mom w/ breast ca. Dad with DM2.")
+    assert result["conditions"] == []
+    assert {(f["relationship"], f["condition"]) for f in result["family_history"]} == {
+        ("mother", "breast ca"),
+        ("father", "DM2"),
+    }
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "PHQ-9 14, GAD-7 12.",
+        "CHA2DS2-VASc 3, HAS-BLED 1. MELD 12. CURB-65 of 1. Wells score 0.",
+        "ECG: 1 mm ST depression in V4-V6.",
+        "No CVA tenderness.",
+        "SpO2 97% on RA.",
+        "PE: lungs clear.",
+    ],
+)
+def test_words_inside_other_terms_are_not_conditions(text: str) -> None:
+    assert _conditions(text) == {}
+
+
+def test_effusion_is_coded_by_its_site() -> None:
+    found = _conditions("Small R knee effusion. Small pleural effusion on CXR.")
+    assert found["knee effusion"] == ("M25.461", "present")
+    assert found["pleural effusion"] == ("J90", "present")
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("L knee OA.", "M17.12"),
+        ("OA of both knees.", "M17.0"),
+        ("Acute on chronic systolic HF.", "I50.23"),
+        ("Acute on chronic HFrEF.", "I50.23"),
+        ("CKD 3b.", "N18.32"),
+        ("CKD3a.", "N18.31"),
+        ("Stage IIIA NSCLC.", "C34.90"),
+        ("MDD in partial remission.", "F32.4"),
+        ("MDD, recurrent, in partial remission.", "F33.41"),
+        ("MDD, recurrent, severe without psychotic features.", "F33.2"),
+        ("Alcohol use disorder, moderate, in early remission.", "F10.21"),
+        ("Former smoker.", "Z87.891"),
+        ("BPH w/ LUTS.", "N40.1"),
+        ("LLE DVT.", "I82.402"),
+        ("Prenatal visit, 32 weeks. Gestational diabetes, diet controlled.", "O24.410"),
+        ("Prenatal visit, 32 weeks. GDM on insulin.", "O24.414"),
+        ("Prenatal visit, GA 32w3d. Preeclampsia without severe features.", "O14.03"),
+        ("Prenatal visit, GA 32w3d.", "Z3A.32"),
+    ],
+)
+def test_shorthand_reaches_the_specific_code(text: str, code: str) -> None:
+    codes = {value[0] for value in _conditions(text).values()}
+    assert code in codes
+
+
+@pytest.mark.parametrize(
+    "abbreviation",
+    [
+        "HTN",
+        "HLD",
+        "T2DM",
+        "HFrEF",
+        "HFpEF",
+        "CAD",
+        "AFib",
+        "COPD",
+        "OSA",
+        "GERD",
+        "BPH",
+        "DVT",
+        "PE",
+        "CVA",
+        "TIA",
+        "MDD",
+        "GAD",
+        "PTSD",
+        "ADHD",
+        "OA",
+        "RA",
+        "UTI",
+        "AKI",
+        "DKA",
+        "GDM",
+    ],
+)
+def test_abbreviations_are_conditions(abbreviation: str) -> None:
+    found = _conditions(f"PMH: {abbreviation}.")
+    assert found[abbreviation][0] is not None
+
+
+def test_one_record_per_concept_with_mentions() -> None:
+    text = (
+        "HPI: hx CHF. Now acute on chronic systolic HF. HFrEF on GDMT. Chest pain today.\n"
+        "Assessment: chest pain, likely musculoskeletal. R/o PE. PE ruled out by CTA.\n"
+        "Return to ED for chest pain or SOB."
+    )
+    result = extract_structured(text)
+    by_code = {}
+    for condition in result["conditions"]:
+        by_code.setdefault((condition["code"]["code"], condition["assertion"]), []).append(condition)
+    heart_failure = by_code[("I50.23", "present")]
+    assert len(heart_failure) == 1
+    assert [m["text"] for m in heart_failure[0]["mentions"]] == [
+        "CHF",
+        "acute on chronic systolic HF",
+        "HFrEF",
+    ]
+    # the patient's chest pain and the return precaution stay apart
+    assert len(by_code[("R07.9", "present")]) == 1
+    assert len(by_code[("R07.9", "hypothetical")]) == 1
+    assert all(m["assertion"] != "hypothetical" for m in by_code[("R07.9", "present")][0]["mentions"])
+    # a suspicion and its answer: one record with the last word
+    assert by_code[("I26.99", "absent")][0]["mentions"][0]["assertion"] == "possible"
+    assert ("I26.99", "possible") not in by_code
