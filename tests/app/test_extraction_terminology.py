@@ -166,26 +166,47 @@ def test_import_rxnorm_reads_the_prescribable_zip(tmp_path: Path) -> None:
             + conso("999002", "BN", "Zebrix")
             + conso("999003", "IN", "Oldmycin", suppress="O")
             + conso("999004", "IN", "Othersource", sab="MTHSPL")
-            + conso("999005", "SCD", "Zebratinib 10 MG Oral Tablet"),
+            + conso("999005", "SCD", "Zebratinib 10 MG Oral Tablet")
+            # a combination the shipped table has without its MIN code, and one it does not have
+            + conso("1656328", "IN", "sacubitril")
+            + conso("69749", "IN", "valsartan")
+            + conso("999010", "MIN", "sacubitril / valsartan")
+            + conso("999011", "BN", "Entresto")
+            + conso("999012", "MIN", "valsartan / zebratinib")
+            + conso("999013", "BN", "Zebrival"),
         )
-        zipped.writestr("rrf/RXNREL.RRF", rel("999002", "has_tradename", "999001"))
+        zipped.writestr(
+            "rrf/RXNREL.RRF",
+            rel("999002", "has_tradename", "999001")
+            + rel("999010", "has_part", "1656328")
+            + rel("999010", "has_part", "69749")
+            + rel("999011", "tradename_of", "999010")
+            + rel("999012", "has_part", "69749")
+            + rel("999012", "has_part", "999001")
+            + rel("999013", "tradename_of", "999012"),
+        )
     output = tmp_path / "terminology"
     code, result, stderr = run(
         ["terminology", "import-rxnorm", str(archive), "--output-dir", str(output)], tmp_path
     )
     assert code == 0, stderr
-    assert result["ingredients"] == 1
-    assert result["brand_names"] == 1
+    assert result["ingredients"] == 3
+    assert result["combination_products"] == 2
     with gzip.open(output / RXNORM_IMPORTED_FILE, "rt") as table:
         lines = table.read().splitlines()
-    assert lines[1].split("\t")[:3] == ["999001", "zebratinib", "Zebrix"]
+    assert ["999001", "zebratinib", "Zebrix"] in [line.split("\t")[:3] for line in lines]
 
-    # the service picks the imported table up next to the compiled ICD-10-CM one
+    # the service picks the imported tables up next to the compiled ICD-10-CM one
     (output / ICD10CM_FILE).symlink_to(terminology_file())
     terms = load_terminology(output)
     assert terms.ingredients["999001"].name == "zebratinib"
     assert terms.drug_names["zebrix"] == "999001"
     assert terms.drug_names["metformin"] == "6809"  # the shipped table stays
+    entresto = terms.products[terms.product_names["entresto"]]
+    assert entresto.min_rxcui == "999010"  # the import completes the shipped product
+    assert "sacubitril-valsartan" in entresto.aliases
+    zebrival = terms.products[terms.product_names["zebrival"]]
+    assert (zebrival.min_rxcui, zebrival.name) == ("999012", "valsartan / zebratinib")
 
 
 def terminology_file() -> Path:

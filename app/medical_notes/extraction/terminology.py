@@ -8,6 +8,7 @@ RxNorm prescribable table (`terminology import-rxnorm`) in the same directory ex
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import heapq
 import logging
@@ -28,6 +29,8 @@ DATA_DIR = Path(__file__).resolve().parent / "data"
 DEFAULT_TERMINOLOGY_DIR = Path(__file__).resolve().parents[2] / "data" / "terminology"
 ICD10CM_FILE = "icd10cm.tsv.gz"
 RXNORM_IMPORTED_FILE = "rxnorm-prescribable.tsv.gz"
+# The multiple-ingredient concepts (TTY=MIN) of the same import, in rxnorm_products.tsv's columns.
+RXNORM_PRODUCTS_IMPORTED_FILE = "rxnorm-products.tsv.gz"
 
 ICD10CM_SYSTEM = "http://hl7.org/fhir/sid/icd-10-cm"
 RXNORM_SYSTEM = "http://www.nlm.nih.gov/research/umls/rxnorm"
@@ -306,14 +309,18 @@ def ensure_icd10cm_table(directory: Path) -> Path:
     return path
 
 
+def _table_rows(path: Path) -> list[list[str]]:
+    """Rows of a shipped .tsv (comments, header) or of an imported .tsv.gz (header only)."""
+    if path.suffix != ".gz":
+        return _data_rows(path)
+    with gzip.open(path, "rt", encoding="utf-8") as file:
+        lines = file.read().splitlines()
+    return [line.split("\t") for line in lines[1:] if line and not line.startswith("#")]
+
+
 def _read_ingredients(path: Path, source: str | None = None) -> list[Ingredient]:
     ingredients = []
-    if path.suffix == ".gz":
-        with gzip.open(path, "rt", encoding="utf-8") as file:
-            lines = file.read().splitlines()
-        rows = [line.split("\t") for line in lines[1:] if line and not line.startswith("#")]
-    else:
-        rows = _data_rows(path)
+    rows = _table_rows(path)
     for row in rows:
         rxcui, name, brands, row_source = row[0], row[1], row[2], row[3]
         brand_names = tuple(brand for brand in brands.split("|") if brand)
@@ -322,13 +329,19 @@ def _read_ingredients(path: Path, source: str | None = None) -> list[Ingredient]
 
 
 def _read_products(
-    path: Path, ingredients: dict[str, Ingredient]
+    path: Path, ingredients: dict[str, Ingredient], products: dict[str, Product] | None = None
 ) -> tuple[dict[str, Product], dict[str, str]]:
-    products: dict[str, Product] = {}
+    """Combination products of `path`. With `products` (the shipped ones), `path` is an import: its MIN
+    codes and brands complete the shipped products, its other products are added, and a product whose
+    ingredients are not all known is skipped rather than refused."""
+    imported = products is not None
+    products = dict(products or {})
     names: dict[str, str] = {}
-    for min_rxcui, name, rxcuis, brands, aliases, source, version in _data_rows(path):
+    for min_rxcui, name, rxcuis, brands, aliases, source, version in _table_rows(path):
         codes = tuple(code for code in rxcuis.split("|") if code)
         missing = [code for code in codes if code not in ingredients]
+        if imported and (missing or len(codes) < 2):
+            continue
         if missing or len(codes) < 2:
             raise ValueError(f"rxnorm_products.tsv: {name!r} needs ingredients in the table, not {missing}")
         by_name = {ingredients[code].name: code for code in codes}
@@ -343,6 +356,13 @@ def _read_products(
             source,
             version,
         )
+        shipped = products.get(product.key)
+        if shipped is not None and imported:
+            product = dataclasses.replace(
+                shipped,
+                min_rxcui=shipped.min_rxcui or product.min_rxcui,
+                brands=tuple(dict.fromkeys((*shipped.brands, *product.brands))),
+            )
         products[product.key] = product
         for spelling in (*product.brands, *product.aliases):
             names.setdefault(normalize(spelling), product.key)
@@ -398,6 +418,10 @@ def load_terminology(directory: Path | None = None) -> Terminology:
         for name in (ingredient.name, *ingredient.brands):
             drug_names.setdefault(normalize(name), ingredient.rxcui)
     products, product_names = _read_products(DATA_DIR / "rxnorm_products.tsv", by_rxcui)
+    imported_products = directory / RXNORM_PRODUCTS_IMPORTED_FILE
+    if imported_products.exists():
+        products, more_names = _read_products(imported_products, by_rxcui, products)
+        product_names = {**more_names, **product_names}
     brand_names = {normalize(b): b for i in by_rxcui.values() for b in i.brands}
     brand_names.update({normalize(b): b for p in products.values() for b in p.brands})
     rxnorm_version = f"{rxnorm_version}: {len(by_rxcui)} ingredients, {len(products)} combination products"
