@@ -1,8 +1,8 @@
 """What kind of note this is (ED, discharge summary, consult, ...) and so the encounter's class.
 
 The first lines name the note in most systems ("ED PROVIDER NOTE", "Discharge Summary", "Telephone
-encounter"); section headings and phrases that only one kind of note has decide otherwise. The class
-is the HL7 v3 ActCode FHIR's Encounter.class takes: EMER, IMP (inpatient), AMB, VR (virtual), HH.
+encounter", "OUTPATIENT PSYCHIATRY"); otherwise phrases only one kind of note has decide. The class is
+the HL7 v3 ActCode FHIR's Encounter.class takes: EMER, IMP (inpatient), AMB, VR (virtual), HH.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 # (note type, pattern) in priority order: the first that matches the note's opening lines wins, then the
-# first that matches anywhere.
+# first that matches anywhere ("-opening" types only count in the title, the first line).
 _TYPES: tuple[tuple[str, str], ...] = (
     (
         "discharge",
@@ -22,7 +22,11 @@ _TYPES: tuple[tuple[str, str], ...] = (
         r"emergency department|emergency room|\bED (?:provider|physician|note|visit|course|triage)|"
         r"\bER (?:note|visit)|urgent care",
     ),
-    ("icu", r"\b(?:MICU|SICU|CVICU|CCU|NICU|PICU|ICU)\b|intensive care|critical care"),
+    # a bare "ED"/"ER" elsewhere may be erectile dysfunction or an oestrogen receptor
+    ("ed-opening", r"(?-i:\b(?:ED|ER)\b)"),
+    # "no PICU stays" in a history is not the setting
+    ("icu-opening", r"\b(?:MICU|SICU|CVICU|CCU|NICU|PICU|ICU)\b|intensive care|critical care"),
+    ("nursing", r"home health|skilled nursing visit|visiting nurse"),
     (
         "telephone",
         r"telephone|phone (?:call|note|encounter)|portal message|patient message|"
@@ -31,9 +35,8 @@ _TYPES: tuple[tuple[str, str], ...] = (
     ),
     (
         "nursing",
-        r"nursing (?:note|shift|assessment|progress)|\bRN (?:note|shift)|"
-        r"shift (?:note|assessment|summary)|"
-        r"\bMAR\b|nurse'?s? note|I&O|intake/output",
+        r"nursing (?:note|shift|assessment|progress|visit)|\bRN (?:note|shift)|"
+        r"shift (?:note|assessment|summary)|\bMAR\b|nurse'?s? note|I&O|intake/output",
     ),
     (
         "prenatal",
@@ -45,7 +48,7 @@ _TYPES: tuple[tuple[str, str], ...] = (
     ("consult", r"consult\w*|reason for referral|referring (?:physician|provider)"),
     (
         "pediatrics",
-        r"p(?:a)?ediatric\w*|well[- ]child|well[- ]baby|\bWCC\b|\bmom (?:reports|states|says)|"
+        r"p(?:a)?ediatric\w*|\bpeds\b|well[- ]child|well[- ]baby|\bWCC\b|\bmom (?:reports|states|says)|"
         r"\bparents? (?:report|state|say)s?|\d+[- ](?:month|mo|day|week)[- ]old",
     ),
     ("progress", r"progress note|\bSOAP\b|hospital day|\bHD\s?#?\d|\bPOD\s?#?\d|interval history"),
@@ -55,35 +58,48 @@ _TYPES: tuple[tuple[str, str], ...] = (
         r"new patient visit",
     ),
 )
-_PATTERNS = [(kind, re.compile(pattern, re.IGNORECASE)) for kind, pattern in _TYPES]
-# Only in a note's opening lines: a bare "ED" or "ER" elsewhere may be erectile dysfunction or an
-# oestrogen receptor.
-_OPENING_ONLY = [("ed", re.compile(r"\b(?:ED|ER)\b"))]
+_PATTERNS = [
+    (kind.removesuffix("-opening"), kind.endswith("-opening"), re.compile(p, re.I)) for kind, p in _TYPES
+]
+# The setting the opening lines state outright wins over the note type's usual one.
+_OPENING_SETTING = (
+    ("HH", re.compile(r"home health|home visit|visiting nurse", re.I)),
+    ("AMB", re.compile(r"\boutpatient\b|\bclinic\b|office visit", re.I)),
+    ("IMP", re.compile(r"\binpatient\b|hospitalist|\bHD\s?#?\d|\bPOD\s?#?\d|admission (?:H&P|note)", re.I)),
+)
+# Anywhere in a nursing, consult, progress or psychiatry note: the patient is in hospital.
 _INPATIENT = re.compile(
-    r"\b(?:inpatient|admitted|admission|hospital day|HD\s?#?\d|POD\s?#?\d|on the floor|telemetry|"
-    r"\bward\b|inpatient unit|bedside)",
+    r"\b(?:admitted|hospital day|HD\s?#?\d|POD\s?#?\d|on the floor|telemetry|\bward\b|inpatient unit|"
+    r"bedside)",
     re.IGNORECASE,
 )
-_HOME = re.compile(r"home health|home visit|visiting nurse", re.IGNORECASE)
 CLASS_BY_TYPE = {"ed": "EMER", "discharge": "IMP", "icu": "IMP", "telephone": "VR"}
 
 
+def _opening(text: str) -> str:
+    return "\n".join(line for line in text[:400].splitlines()[:4] if line.strip())
+
+
 def note_type(text: str) -> str | None:
-    opening = "\n".join(line for line in text[:400].splitlines()[:4] if line.strip())
-    for kind, pattern in _PATTERNS + _OPENING_ONLY:
-        if pattern.search(opening):
+    opening = _opening(text)
+    title = opening.split("\n", 1)[0]
+    for kind, title_only, pattern in _PATTERNS:
+        if pattern.search(title if title_only else opening):
             return kind
-    for kind, pattern in _PATTERNS:
-        if pattern.search(text):
+    for kind, opening_only, pattern in _PATTERNS:
+        if not opening_only and pattern.search(text):
             return kind
     return None
 
 
 def encounter_class(kind: str | None, text: str) -> str:
+    if kind not in ("ed", "discharge", "telephone"):
+        opening = _opening(text)
+        for code, pattern in _OPENING_SETTING:
+            if pattern.search(opening):
+                return code
     if kind in CLASS_BY_TYPE:
         return CLASS_BY_TYPE[kind]
-    if _HOME.search(text):
-        return "HH"
     if kind == "nursing" or (kind in ("consult", "progress", "psychiatry") and _INPATIENT.search(text)):
         return "IMP"
     return "AMB"
