@@ -43,6 +43,20 @@ class AllergyItem:
     end: int
     substance: str
     reaction: str | None
+    verification: str = "confirmed"
+
+
+# An allergy the note doubts ("codeine? per pt", "possible sulfa allergy", "PCN - unclear") is unconfirmed.
+_UNCONFIRMED = re.compile(
+    r"\?|\b(?:possible|possibly|maybe|unclear|uncertain|questionable|unsure|not sure|unknown reaction|"
+    r"reported|per (?:pt|patient)|intolerance|unverified|unconfirmed|suspected)\b",
+    re.I,
+)
+_NOT_ALLERGY = re.compile(
+    r"^\s*(?:no\s+(?:reaction|hives|rash|allergy|problems?|issues?)\b|tolerat(?:ed|es)\b|"
+    r"(?:has\s+)?taken\s+\w+\s+without\b)",
+    re.I,
+)
 
 
 def find_allergies(layout: NoteLayout) -> list[AllergyItem]:
@@ -88,8 +102,10 @@ def _allergy_items(text: str, offset: int, body: str) -> list[AllergyItem]:
             item = item.replace(")", "").strip()
         if len(item) < 3 or not item[0].isalpha() or item.lower() in ("rash", "hives"):
             continue
+        if _NOT_ALLERGY.search(item):
+            continue  # "no hives with PCN", "tolerated amoxicillin": not an allergy
         match = _REACTION.match(item)
-        substance = (match.group("substance") if match else item).strip(" .")
+        substance = (match.group("substance") if match else item).strip(" .?")
         if not substance or len(substance.split()) > 5 or _NO_ALLERGIES.match(substance):
             continue
         reaction = None
@@ -99,7 +115,10 @@ def _allergy_items(text: str, offset: int, body: str) -> list[AllergyItem]:
             ) or None
         start = offset + part_start + (len(part) - len(part.lstrip()))
         substance_start = text.find(substance, start)
-        items.append(AllergyItem(substance_start, substance_start + len(substance), substance, reaction))
+        verification = "unconfirmed" if _UNCONFIRMED.search(part) else "confirmed"
+        items.append(
+            AllergyItem(substance_start, substance_start + len(substance), substance, reaction, verification)
+        )
     return items
 
 
@@ -124,6 +143,7 @@ def allergy_output(item: AllergyItem, terms: Terminology) -> dict[str, Any]:
         "span": [item.start, item.end],
         "substance": item.substance,
         "reaction": item.reaction,
+        "verification": item.verification,
         "category": category,
         "rxnorm": rxnorm,
     }

@@ -180,8 +180,9 @@ def _vital(kind: str, match: re.Match[str]) -> dict[str, Any] | None:
 
 # ---- laboratory results -------------------------------------------------------------------------
 _LAB_VALUE = re.compile(
-    r"\s*(?:\([^)\d]{0,20}\))?\s*(?::|=|-)?\s*(?:(?:was|is|of|at|today|now|level|value)\s+)?(?P<comparator><=|>=|<|>|≤|≥)?\s*"
-    r"(?P<value>\d+(?:\.\d+)?)(?![\d/])"
+    r"\s*(?:\([^)\d]{0,20}\))?\s*(?::|=|-)?\s*(?:(?:was|is|of|at|today|now|level|value|stable|peaked at|"
+    r"peak|down to|up to|trended to|improved to|on arrival)\s+)?(?P<comparator><=|>=|<|>|≤|≥|~)?\s*"
+    r"(?P<value>\d{1,3}(?:,\d{3})+(?:\.\d+)?(?!\d)|\d+(?:\.\d+)?)(?![\d/])"
     r"(?:\s*(?P<unit>[A-Za-zµ%/^*0-9.{}²_\[\]]+(?:\s?cr)?))?"
     r"(?:\s*\((?:ref(?:erence)?(?: range)?:?\s*|target\s*|goal\s*|normal\s*)?"
     r"(?:(?P<low>\d+(?:\.\d+)?)\s*[-\u2013]\s*(?P<high>\d+(?:\.\d+)?)|[<\u2264]\s*(?P<below>\d+(?:\.\d+)?)"
@@ -198,6 +199,33 @@ def _lab_alias_pattern(terms: Terminology) -> re.Pattern[str]:
 
 
 _ALIAS_PATTERNS: dict[int, re.Pattern[str]] = {}
+_NUM = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?(?!\d)|\d+(?:\.\d+)?"
+# Further values of the same test after the first: a trend ("6.8 -> 9.2"), an earlier value in
+# parentheses ("14.6 (18.9)", "(was 4.6 on admit)", "(baseline 12)"), or the next column of a table row.
+_MORE_VALUE = re.compile(
+    rf"(?:\s*(?:->|-->|→|=>|>)\s*|[ \t]{{2,}}|(?:[ \t]+[a-z]+){{0,2}}\s*\("
+    rf"(?:was|prev(?:ious(?:ly)?)?\.?|from|baseline|admit|on admit|adm(?:ission)?|initially|peak)?:?\s*"
+    rf"(?=(?:{_NUM})(?![\d/.])[^)\n]{{0,25}}\)))"
+    rf"(?P<value>{_NUM})(?![\d/])(?:[ \t]*(?P<unit>[A-Za-zµ%/^*0-9.{{}}²_\[\]]+))?(?:[^)\n]{{0,25}}\))?"
+)
+# A result written as a target or goal ("A1c goal <7", "goal LDL <70") is not a result.
+_TARGET_BEFORE = re.compile(
+    r"\b(?:goal|target|aim|keep|maintain)\s*(?:of|for|is|:)?\s*(?:an?\s+|the\s+)?$", re.I
+)
+_TARGET_AFTER = re.compile(r"\s*(?:goal|target)\b", re.I)
+_BLOOD_GAS = re.compile(
+    r"(?<![A-Za-z])(?P<kind>ABG|VBG|blood gas|art(?:erial)? gas|ven(?:ous)? gas)\b[^\n]{0,25}?"
+    r"(?P<ph>[67]\.\d{1,2})\s*/\s*(?P<pco2>\d{2,3})\s*/\s*(?P<po2>\d{2,3})"
+    r"(?:\s*/\s*(?:HCO3\s*)?(?P<hco3>\d{1,2}(?:\.\d)?))?"
+)
+_BASE_EXCESS = re.compile(
+    r"(?<![A-Za-z])(?:BE|base excess)\s*:?\s*(?P<value>[+\-\u2212]?\s?\d{1,2}(?:\.\d)?)"
+)
+_LOWER_CASE_OK = frozenset(
+    {"wbc", "plt", "hgb", "hct", "bun", "inr", "ldl", "hdl", "tsh", "bnp", "anc", "crp", "esr", "ptt", "a1c"}
+)
+_COUNT_CODES = ("6690-2", "777-3", "751-8")
+_DOSE_UNITS = frozenset({"mg", "g", "ug", "mL", "[iU]", "meq", "mmol", "{tbl}", "{capsule}"})
 
 
 def find_labs(text: str, terms: Terminology, vital_spans: list[tuple[int, int]]) -> list[dict[str, Any]]:
@@ -205,11 +233,23 @@ def find_labs(text: str, terms: Terminology, vital_spans: list[tuple[int, int]])
     if pattern is None:
         pattern = _ALIAS_PATTERNS[id(terms)] = _lab_alias_pattern(terms)
     labs: list[dict[str, Any]] = []
+    gas_spans: list[tuple[int, int]] = []
+    for gas in _BLOOD_GAS.finditer(text):
+        labs.extend(_blood_gas(text, gas, terms))
+        line_end = text.find("\n", gas.end())
+        gas_spans.append((gas.start(), gas.end()))
+        excess = _BASE_EXCESS.search(text, gas.end(), line_end if line_end >= 0 else len(text))
+        if excess:
+            value = excess.group("value").replace(" ", "").replace("\u2212", "-")
+            labs.append(
+                _simple_lab(terms, "1925-7", float(value) if "." in value else int(value), "meq/L", excess)
+            )
+            gas_spans.append((excess.start(), excess.end()))
     for match in pattern.finditer(text):
         alias = match.group(0)
-        if len(alias) <= 3 and alias.islower():
+        if len(alias) <= 3 and alias.islower() and alias not in _LOWER_CASE_OK:
             continue  # "k", "na", "mg" in lower case are words or units, not lab names
-        if any(start <= match.start() < end for start, end in vital_spans):
+        if any(start <= match.start() < end for start, end in [*vital_spans, *gas_spans]):
             continue
         key = " ".join(re.findall(r"[a-z0-9]+(?:'s)?", alias.lower().replace("-", " ")))
         code = terms.lab_aliases.get(key)
@@ -220,12 +260,113 @@ def find_labs(text: str, terms: Terminology, vital_spans: list[tuple[int, int]])
             continue
         if re.match(r"\s*(?:in|x|for|every)\s", text[match.end() : match.end() + 6]):
             continue
+        if _TARGET_BEFORE.search(text[max(0, match.start() - 20) : match.start()]) or _TARGET_AFTER.match(
+            text, value.end()
+        ):
+            continue
         entry = terms.loinc[code]
         if code == "2345-7" and re.search(
             r"fasting\s*$", text[max(0, match.start() - 12) : match.start()], re.I
         ):
             entry = terms.loinc["1558-6"]
-        labs.append(_lab(text, match, value, entry.code, entry.name, entry.display, terms))
+        lab = _lab(text, match, value, entry.code, entry.name, entry.display, terms)
+        if lab["unit"] in _DOSE_UNITS:
+            continue  # "iron 325 mg", "lithium 300 mg": a dose, not a result
+        chain = [lab]
+        position = value.end() if lab["unit"] or not value.group("unit") else value.end("value")
+        while True:
+            more = _MORE_VALUE.match(text, position)
+            if more is None or more.end() == position:
+                break
+            number = _as_number(more.group("value").replace(",", ""))
+            unit = _lab_unit(more.group("unit"), terms, code) if more.group("unit") else None
+            end = more.end() if unit or not more.group("unit") else more.end("value")
+            chain.append(
+                {
+                    **lab,
+                    "value": number,
+                    "comparator": None,
+                    "unit": unit,
+                    "reference_range": None,
+                    "flag": None,
+                    "text": text[more.start("value") : end].strip(),
+                    "span": [more.start("value"), end],
+                }
+            )
+            position = end
+        written = next((item["unit"] for item in reversed(chain) if item["unit"]), None)
+        for item in chain:
+            item["unit"] = _default_unit(entry, item["unit"] or written, item["value"])
+            if item["unit"] in ("ug/mL", "ng/mL") and entry.code == "48065-7":
+                item["unit"] += "{FEU}"
+            if entry.code == "3150-0" and isinstance(item["value"], float) and item["value"] <= 1:
+                item["value"] = round(item["value"] * 100)  # FiO2 0.45 = 45 %
+        labs.extend(chain)
+    unique: dict[tuple[str, Any], dict[str, Any]] = {}
+    for lab in labs:
+        if lab["loinc"] == "3150-0":  # the same FiO2 written twice ("FiO2 45%", "on FiO2 0.45")
+            unique.setdefault((lab["loinc"], lab["value"]), lab)
+        else:
+            unique[(str(lab["span"]), lab["loinc"])] = lab
+    return sorted(unique.values(), key=lambda lab: lab["span"][0])
+
+
+def _default_unit(entry: Any, unit: str | None, value: float) -> str | None:
+    """The unit written, else the test's usual unit ("WBC 4,820" is per uL, "WBC 4.8" thousands per uL)."""
+    if entry.code in _COUNT_CODES and value >= 1000 and unit in (None, "10*3/uL"):
+        return "/uL"
+    if entry.code == "2164-2" and unit == "mL/min/{1.73_m2}":
+        return "mL/min"
+    return unit or entry.unit
+
+
+def _simple_lab(
+    terms: Terminology, code: str, value: float, unit: str, match: re.Match[str]
+) -> dict[str, Any]:
+    entry = terms.loinc[code]
+    return {
+        "name": entry.name,
+        "loinc": code,
+        "display": entry.display,
+        "value": value,
+        "comparator": None,
+        "unit": unit,
+        "reference_range": None,
+        "flag": None,
+        "text": match.group(0).strip(),
+        "span": [match.start(), match.end()],
+    }
+
+
+def _blood_gas(text: str, gas: re.Match[str], terms: Terminology) -> list[dict[str, Any]]:
+    """ "ABG 7.36 / 44 / 82 / HCO3 24": pH, pCO2, pO2 (and bicarbonate) of an arterial or venous gas."""
+    venous = gas.group("kind").lower().startswith(("vbg", "ven"))
+    parts = [
+        ("ph", "2746-6" if venous else "2744-1", "[pH]"),
+        ("pco2", "2021-4" if venous else "2019-8", "mm[Hg]"),
+        ("po2", None if venous else "2703-7", "mm[Hg]"),
+        ("hco3", "1960-4" if not venous else "1963-8", "meq/L"),
+    ]
+    labs = []
+    for group, code, unit in parts:
+        raw = gas.group(group)
+        if raw is None or code is None or code not in terms.loinc:
+            continue
+        entry = terms.loinc[code]
+        labs.append(
+            {
+                "name": entry.name,
+                "loinc": code,
+                "display": entry.display,
+                "value": _as_number(raw),
+                "comparator": None,
+                "unit": unit,
+                "reference_range": None,
+                "flag": None,
+                "text": raw,
+                "span": [gas.start(group), gas.end(group)],
+            }
+        )
     return labs
 
 
@@ -238,8 +379,8 @@ def _lab(
     display: str,
     terms: Terminology,
 ) -> dict[str, Any]:
-    number = _as_number(value.group("value"))
-    unit = _lab_unit(value.group("unit"), terms)
+    number = _as_number(value.group("value").replace(",", ""))
+    unit = _lab_unit(value.group("unit"), terms, code)
     end = value.end()
     if value.group("unit") and unit is None:
         end = value.end("value")
@@ -267,7 +408,7 @@ def _lab(
         "loinc": code,
         "display": display,
         "value": number,
-        "comparator": value.group("comparator"),
+        "comparator": None if value.group("comparator") == "~" else value.group("comparator"),
         "unit": unit,
         "reference_range": reference_range,
         "flag": flag,
@@ -276,8 +417,10 @@ def _lab(
     }
 
 
-def _lab_unit(unit: str | None, terms: Terminology) -> str | None:
+def _lab_unit(unit: str | None, terms: Terminology, code: str | None = None) -> str | None:
     if not unit:
         return None
     spelled = unit.strip().lower().rstrip(".,")
+    if spelled == "k":  # "plt 245K" (but "Na 137 K 4.1" is the next test)
+        return "10*3/uL" if code in _COUNT_CODES else None
     return terms.ucum.get(spelled)

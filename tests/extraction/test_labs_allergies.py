@@ -1,0 +1,68 @@
+"""Labs (LOINC, default units, thousands separators, targets) and allergies (verification, negation)."""
+
+from medical_notes.extraction.pipeline import extract_structured
+
+
+def _labs(text: str) -> list[tuple[str, float, str | None]]:
+    return [(lab["loinc"], lab["value"], lab["unit"]) for lab in extract_structured(text)["lab_results"]]
+
+
+def _allergies(text: str) -> list[tuple[str, str]]:
+    return [(a["substance"], a["verification"]) for a in extract_structured(text)["allergies"]]
+
+
+def test_thousands_separator_is_one_number() -> None:
+    assert ("6690-2", 4820, "/uL") in _labs("Labs: WBC 4,820, Hgb 12.1")
+    assert ("777-3", 245000, "/uL") in _labs("Labs: plt 245,000")
+    assert ("30934-4", 2140, "pg/mL") in _labs("BNP 2,140 on admission")
+
+
+def test_result_without_unit_gets_the_default_unit() -> None:
+    labs = _labs("Na 137, K 4.1, Cr 1.2, INR 1.3, TSH 2.2")
+    assert ("2951-2", 137, "meq/L") in labs
+    assert ("2160-0", 1.2, "mg/dL") in labs
+    assert ("6301-6", 1.3, "{INR}") in labs
+    assert ("3016-3", 2.2, "m[IU]/L") in labs
+
+
+def test_common_inpatient_labs() -> None:
+    labs = _labs(
+        "Troponin I 0.02. hs-troponin 18 -> 21 ng/L. D-dimer 0.38. CK 250. Lactate 1.9. PTT 31. "
+        "Ferritin 14, iron 30, TIBC 450. Alk phos 90, T bili 0.5. Phos 4.4. Lipase 40. "
+        "Procalcitonin 6.2. CRP 12. ESR 40. ANC 1.2. Li 0.8."
+    )
+    codes = {code for code, _, _ in labs}
+    for code in ("10839-9", "89579-7", "48065-7", "2157-6", "2524-7", "3173-2", "2276-4", "2498-4"):
+        assert code in codes
+    for code in ("2500-7", "6768-6", "1975-2", "2777-1", "3040-3", "33959-8", "1988-5", "30341-2"):
+        assert code in codes
+    assert ("89579-7", 21, "ng/L") in labs
+    assert ("48065-7", 0.38, "ug/mL{FEU}") in labs
+    assert ("14334-7", 0.8, "mmol/L") in labs
+
+
+def test_blood_gas_triplet() -> None:
+    labs = _labs("ABG: 7.31 / 58 / 71 / HCO3 29")
+    assert ("2744-1", 7.31, "[pH]") in labs
+    assert ("2019-8", 58, "mm[Hg]") in labs
+    assert ("2703-7", 71, "mm[Hg]") in labs
+    assert ("1960-4", 29, "meq/L") in labs
+
+
+def test_targets_are_not_results() -> None:
+    assert _labs("A1c goal <7. Goal LDL <70.") == []
+
+
+def test_dose_is_not_a_lab() -> None:
+    assert not [lab for lab in _labs("Continue lithium 300 mg BID.") if lab[0] == "14334-7"]
+
+
+def test_allergy_verification() -> None:
+    allergies = dict(_allergies("Allergies: PCN (hives), codeine? - nausea per pt"))
+    assert allergies["PCN"] == "confirmed"
+    assert allergies["codeine"] == "unconfirmed"
+
+
+def test_negated_reaction_is_not_an_allergy() -> None:
+    assert _allergies("Allergies: no reaction to amoxicillin") == []
+    assert _allergies("NKDA") == []
