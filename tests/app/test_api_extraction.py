@@ -197,6 +197,7 @@ LLM_ANSWER = {
     ],
     "medications": [
         {"text": "melatonin-free tea", "name": "unknown herb", "status": "active"},
+        {"text": "atorvastatin", "name": "atorvastatin", "status": "started"},
         {
             "text": "tiotropium 18 mcg",
             "name": "tiotropium",
@@ -208,7 +209,10 @@ LLM_ANSWER = {
         },
     ],
 }
-LLM_NOTE = SHORT_NOTE + "Son worries about failure to thrive; poor sleep. Uses tiotropium 18 mcg.\n"
+LLM_NOTE = (
+    SHORT_NOTE + "Son worries about failure to thrive; poor sleep. Uses tiotropium 18 mcg.\n"
+    "Statin discussed: declined atorvastatin.\n"
+)
 
 
 @pytest.mark.parametrize("vendor", ["openai", "anthropic"])
@@ -246,6 +250,9 @@ async def test_llm_items_are_kept_only_with_verbatim_evidence_and_table_codes(
     assert tiotropium
     assert tiotropium[0]["rxnorm"]["code"] == "69120"
     assert not any(m["text"] == "melatonin-free tea" for m in body["medications"])
+    # a drug the note declined stays out of the medications whatever the model says
+    assert [m["name"] for m in body["medications_not_taken"]] == ["atorvastatin"]
+    assert not any(m["name"] == "atorvastatin" for m in body["medications"])
 
 
 async def test_provider_failure_falls_back_to_the_offline_result(database_url: str, index_dir: Path) -> None:

@@ -93,9 +93,23 @@ def merge(
 ) -> dict[str, Any]:
     """The rule result with the model's verified additions; provider, model and id updated."""
     merged = json.loads(json.dumps(result))
-    covered = [tuple(c["span"]) for c in merged["conditions"]] + [
-        tuple(m["span"]) for m in merged["medications"]
+    # Every span the rules already read, as a record or one of its mentions, as a mention that is not the
+    # patient's medication, or as an allergy: the model adds nothing there.
+    covered = [
+        tuple(span)
+        for key in ("conditions", "medications", "medications_not_taken", "allergies")
+        for item in merged.get(key, [])
+        for span in [item["span"], *(m["span"] for m in item.get("mentions") or [])]
     ]
+    # A drug the rules hold (a record, a refused order, another person's drug, an allergy) is not added
+    # again: a second record would contradict the reconciled one, or order what the note refused.
+    known_drugs = {
+        code
+        for key in ("medications", "medications_not_taken", "allergies")
+        for item in merged.get(key, [])
+        for code in [_code(item.get("rxnorm")), *(_code(c) for c in item.get("codings") or [])]
+        if code
+    }
     dropped = 0
     for item in _items(answer, "conditions"):
         condition = _condition(item, text, terms, covered)
@@ -113,6 +127,9 @@ def merge(
         if medication is None:
             dropped += 1
             continue
+        if medication["rxnorm"]["code"] in known_drugs:
+            continue
+        known_drugs.add(medication["rxnorm"]["code"])
         merged["medications"].append(medication)
         covered.append(tuple(span))
     merged["conditions"].sort(key=lambda c: c["span"][0])
@@ -125,6 +142,10 @@ def merge(
     merged["model"] = model
     merged["extraction_id"] = extraction_id(merged["source_sha256"], provider, model)
     return merged
+
+
+def _code(value: Any) -> str | None:
+    return value.get("code") if isinstance(value, dict) else None
 
 
 def _items(answer: dict[str, Any], key: str) -> list[dict[str, Any]]:
@@ -198,6 +219,7 @@ def _medication(
         "as_needed": item.get("as_needed") is True,
         "duration": None,
         "status": item.get("status") if item.get("status") in STATUSES else "active",
+        "mentions": [{"span": span, "text": text[span[0] : span[1]], "status": None}],
         "source": "llm",
     }
 
