@@ -110,3 +110,27 @@ def test_a_read_client_sees_no_edit_controls(watched: WatchedPage, service: Serv
     assert response is not None
     assert response.status == 403
     assert watched.foreign_requests() == []
+
+
+def test_an_allergen_order_is_flagged_and_a_declined_drug_is_not_taken(watched: WatchedPage) -> None:
+    page = watched.page
+    sign_in(page, ADMIN_TOKEN)
+    page.goto("/ui/notes/new")
+    page.get_by_label("Title").fill("Sinusitis visit")
+    page.get_by_label("Content").fill(
+        "Clinic visit 2026-03-02. 58 y/o man.\n"
+        "Allergies: penicillin (hives).\n"
+        "Meds: metformin 500 mg PO BID.\n"
+        "A: Type 2 diabetes. Sinusitis.\n"
+        "P: Start amoxicillin 500 mg PO TID x 10 days. Statin discussed, declined atorvastatin.\n"
+    )
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("alert").filter(has_text="penicillin")).to_contain_text("amoxicillin")
+    medications = page.get_by_role("table").filter(has_text="Medications (RxNorm)")
+    expect(medications).to_contain_text("metformin")
+    expect(medications).not_to_contain_text("amoxicillin")
+    expect(medications).not_to_contain_text("atorvastatin")
+    not_taken = page.get_by_role("table").filter(has_text="not the patient's current medication")
+    expect(not_taken.get_by_role("row").filter(has_text="atorvastatin")).to_contain_text("refused")
+    expect(not_taken.get_by_role("row").filter(has_text="amoxicillin")).to_contain_text("allergen")
+    watched.screenshot("console-allergen-alert")
