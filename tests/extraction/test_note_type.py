@@ -25,6 +25,9 @@ from medical_notes.extraction.note_type import encounter_class, note_type
         ("Cardiology consult - inpatient\nAsked to see for new AF", "consult", "IMP"),
         ("Prenatal visit\nG2P1001 at 28w2d", "prenatal", "AMB"),
         ("S: 54M f/u HTN. A/P: cont lisinopril", None, "AMB"),
+        ("URGENT CARE VISIT\nDOS 01/31/2026\nDysuria x2 days", "office", "AMB"),
+        ("DIABETES CLINIC\nVisit date: 2026-02-18\nLast ER visit for DKA in 2024", None, "AMB"),
+        ("Transitional care visit\nClinic: geriatrics\nHospital course: admitted for CHF", "office", "AMB"),
     ],
 )
 def test_note_type_and_class(text: str, kind: str | None, code: str):

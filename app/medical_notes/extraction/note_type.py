@@ -20,7 +20,7 @@ _TYPES: tuple[tuple[str, str], ...] = (
     (
         "ed",
         r"emergency department|emergency room|\bED (?:provider|physician|note|visit|course|triage)|"
-        r"\bER (?:note|visit)|urgent care",
+        r"\bER (?:note|visit)",
     ),
     # a bare "ED"/"ER" elsewhere may be erectile dysfunction or an oestrogen receptor
     ("ed-opening", r"(?-i:\b(?:ED|ER)\b)"),
@@ -55,7 +55,7 @@ _TYPES: tuple[tuple[str, str], ...] = (
     (
         "office",
         r"office visit|clinic (?:visit|note)|follow[- ]up visit|annual (?:exam|physical)|"
-        r"new patient visit",
+        r"new patient visit|urgent care|transitional care",
     ),
 )
 _PATTERNS = [
@@ -80,24 +80,37 @@ def _opening(text: str) -> str:
     return "\n".join(line for line in text[:400].splitlines()[:4] if line.strip())
 
 
-def note_type(text: str) -> str | None:
-    opening = _opening(text)
+def _opening_type(opening: str) -> str | None:
     title = opening.split("\n", 1)[0]
     for kind, title_only, pattern in _PATTERNS:
         if pattern.search(title if title_only else opening):
             return kind
+    return None
+
+
+def _opening_setting(opening: str) -> str | None:
+    return next((code for code, pattern in _OPENING_SETTING if pattern.search(opening)), None)
+
+
+def note_type(text: str) -> str | None:
+    opening = _opening(text)
+    kind = _opening_type(opening)
+    if kind is not None:
+        return kind
+    # An ambulatory visit's history ("ER visit last month", "Hospital course: ...") does not make it an ED
+    # note or a discharge summary.
+    elsewhere = ("ed", "discharge") if _opening_setting(opening) == "AMB" else ()
     for kind, opening_only, pattern in _PATTERNS:
-        if not opening_only and pattern.search(text):
+        if not opening_only and kind not in elsewhere and pattern.search(text):
             return kind
     return None
 
 
 def encounter_class(kind: str | None, text: str) -> str:
-    if kind not in ("ed", "discharge", "telephone"):
-        opening = _opening(text)
-        for code, pattern in _OPENING_SETTING:
-            if pattern.search(opening):
-                return code
+    opening = _opening(text)
+    setting = _opening_setting(opening)
+    if setting and _opening_type(opening) not in ("ed", "discharge", "telephone"):
+        return setting
     if kind in CLASS_BY_TYPE:
         return CLASS_BY_TYPE[kind]
     if kind == "nursing" or (kind in ("consult", "progress", "psychiatry") and _INPATIENT.search(text)):
