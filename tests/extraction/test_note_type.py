@@ -26,8 +26,16 @@ from medical_notes.extraction.note_type import encounter_class, note_type
         ("Prenatal visit\nG2P1001 at 28w2d", "prenatal", "AMB"),
         ("S: 54M f/u HTN. A/P: cont lisinopril", None, "AMB"),
         ("URGENT CARE VISIT\nDOS 01/31/2026\nDysuria x2 days", "office", "AMB"),
-        ("DIABETES CLINIC\nVisit date: 2026-02-18\nLast ER visit for DKA in 2024", None, "AMB"),
-        ("Transitional care visit\nClinic: geriatrics\nHospital course: admitted for CHF", "office", "AMB"),
+        (
+            "DIABETES CLINIC\nVisit date: 2026-02-18\nT1DM on MDI.\nCGM reviewed.\nLast ER visit for DKA in 2024",
+            None,
+            "AMB",
+        ),
+        (
+            "Transitional care visit\nClinic: geriatrics\nMed rec.\nBP ok.\nHospital course: admitted for CHF",
+            "office",
+            "AMB",
+        ),
     ],
 )
 def test_note_type_and_class(text: str, kind: str | None, code: str):
