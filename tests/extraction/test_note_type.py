@@ -27,12 +27,12 @@ from medical_notes.extraction.note_type import encounter_class, note_type
         ("S: 54M f/u HTN. A/P: cont lisinopril", None, "AMB"),
         ("URGENT CARE VISIT\nDOS 01/31/2026\nDysuria x2 days", "office", "AMB"),
         (
-            "DIABETES CLINIC\nVisit date: 2026-02-18\nT1DM on MDI.\nCGM reviewed.\nLast ER visit for DKA in 2024",
+            "DIABETES CLINIC\nVisit date: 2026-02-18\nT1DM on MDI.\nCGM ok.\nLast ER visit: DKA 2024",
             None,
             "AMB",
         ),
         (
-            "Transitional care visit\nClinic: geriatrics\nMed rec.\nBP ok.\nHospital course: admitted for CHF",
+            "Transitional care visit\nClinic: geriatrics\nMed rec.\nBP ok.\nHospital course: CHF",
             "office",
             "AMB",
         ),
