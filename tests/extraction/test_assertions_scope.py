@@ -169,3 +169,9 @@ def test_one_record_per_concept_with_mentions() -> None:
     # a suspicion and its answer: one record with the last word
     assert by_code[("I26.99", "absent")][0]["mentions"][0]["assertion"] == "possible"
     assert ("I26.99", "possible") not in by_code
+
+
+def test_a_problem_list_a_drug_sig_runs_into_keeps_its_problems() -> None:
+    found = _conditions("PMH: paroxysmal AF on Eliquis, hypothyroidism, obesity (BMI 38).")
+    assert found["hypothyroidism"] == ("E03.9", "present")
+    assert found["obesity"][1] == "present"

@@ -180,14 +180,22 @@ def condition_index(terms: Terminology) -> PhraseIndex:
 
 
 def find_condition_mentions(
-    layout: NoteLayout, tokens: list[Token], terms: Terminology, blocked: list[tuple[int, int]]
+    layout: NoteLayout,
+    tokens: list[Token],
+    terms: Terminology,
+    blocked: list[tuple[int, int]],
+    sig_spans: list[tuple[int, int]] | None = None,
 ) -> list[ConditionMention]:
-    """Every condition phrase in the note (family mentions included: the caller sorts them out)."""
+    """Every condition phrase in the note (family mentions included: the caller sorts them out).
+    Inside a medication's sig (`sig_spans`, from the end of the drug's name) only a problem of a list the
+    sig ran into ("on Eliquis, hypothyroidism": a comma and no dose between) is a condition."""
     text = layout.text
     mentions: list[ConditionMention] = []
     blocked = blocked + score_spans(text)
     for match in find_phrases(text, tokens, condition_index(terms)):
         if _overlaps(match.start, match.end, blocked) or layout.section_at(match.start) in SKIPPED_SECTIONS:
+            continue
+        if sig_spans and not _outside_sig(text, match.start, match.end, sig_spans):
             continue
         guard = guarded(match.key, text, match.start, match.end)
         if guard == "drop":
@@ -383,6 +391,18 @@ def _skip_item_marker(text: str, position: int, limit: int) -> int:
     marker = re.compile(r"[ \t\n]*(?:[-*•#]+|\d{1,2}[.)]|\(\d{1,2}\))?[ \t]*")
     match = marker.match(text, position, limit)
     return match.end() if match else position
+
+
+_LIST_GAP = re.compile(r"[^\d|\n(]*,\s*$")
+
+
+def _outside_sig(text: str, start: int, end: int, sig_spans: list[tuple[int, int]]) -> bool:
+    for sig_start, sig_end in sig_spans:
+        if start < sig_end and end > sig_start:
+            if _LIST_GAP.match(text, sig_start, start):
+                continue
+            return False
+    return True
 
 
 def _overlaps(start: int, end: int, spans: list[tuple[int, int]]) -> bool:
