@@ -175,3 +175,24 @@ def test_a_problem_list_a_drug_sig_runs_into_keeps_its_problems() -> None:
     found = _conditions("PMH: paroxysmal AF on Eliquis, hypothyroidism, obesity (BMI 38).")
     assert found["hypothyroidism"] == ("E03.9", "present")
     assert found["obesity"][1] == "present"
+
+
+@pytest.mark.parametrize(
+    ("text", "finding", "assertion"),
+    [
+        (
+            "Warning signs:\n- chest pain\n- fever\n\nFollow up 2 weeks. Cough improving.",
+            "chest pain",
+            "hypothetical",
+        ),
+        ("Warning signs:\n- chest pain\n- fever\n\nFollow up 2 weeks. Cough improving.", "Cough", "present"),
+        ("Call if: fever, rash, vomiting.\nDiabetes stable.", "rash", "hypothetical"),
+        ("Call if: fever, rash, vomiting.\nDiabetes stable.", "Diabetes", "present"),
+        ("ED precautions reviewed: chest pain, syncope. Patient has asthma.", "syncope", "hypothetical"),
+        ("ED precautions reviewed: chest pain, syncope. Patient has asthma.", "asthma", "present"),
+        ("Call 911 if:\n* chest pain\n* seizure\nPlan: asthma stable", "seizure", "hypothetical"),
+        ("Return precautions:\n  1. fever\n  2. wheezing", "wheezing", "hypothetical"),
+    ],
+)
+def test_return_precautions_under_their_own_heading(text: str, finding: str, assertion: str) -> None:
+    assert _conditions(text)[finding][1] == assertion

@@ -93,7 +93,7 @@ _TYPE_2 = re.compile(r"type\s*(?:2|ii)|\bt2|dm\s*(?:2|ii)|niddm", re.I)
 _TITLE_CONTINUES = re.compile(r",\s*[a-z]|\s+(?:with|without|in|due to|of|stage|type)\s", re.I)
 _CLAUSE_END = re.compile(r"[.;:()\n]| - | \u2014 ")
 _NOT_A_PROBLEM_AFTER = re.compile(
-    r"\s+(?:action plan|education|educator|clinic|diet|medications?|meds|screening|vaccine|vaccination|"
+    r"[ \t]+(?:action plan|education|educator|clinic|diet|medications?|meds|screening|vaccine|vaccination|"
     r"immunization|shot|team|nurse|specialist|counsel+ing|management|program+e?|plan|referral|advice|goals?)\b",
     re.I,
 )
