@@ -196,3 +196,39 @@ def test_a_problem_list_a_drug_sig_runs_into_keeps_its_problems() -> None:
 )
 def test_return_precautions_under_their_own_heading(text: str, finding: str, assertion: str) -> None:
     assert _conditions(text)[finding][1] == assertion
+
+
+@pytest.mark.parametrize(
+    ("text", "finding", "assertion"),
+    [
+        ("Aortic dissection considered - no features, mediastinum normal.", "Aortic dissection", "absent"),
+        ("Aortic dissection - low suspicion, normal mediastinum.", "Aortic dissection", "absent"),
+        ("Akathisia warning with aripiprazole discussed.", "Akathisia", "hypothetical"),
+        ("PMH: LV thrombus (resolved); HTN", "LV thrombus", "historical"),
+        ("Low TSH - subclinical hyperthyroidism vs sick euthyroid; recheck.", "sick euthyroid", "possible"),
+    ],
+)
+def test_answered_suspicions_warnings_and_alternatives(text: str, finding: str, assertion: str) -> None:
+    assert _conditions(text)[finding][1] == assertion
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("Septic shock.", "R65.21"),
+        ("CXR: no PTX.", "J93.9"),
+        ("Return for black stools.", "K92.1"),
+        ("Return for vomiting blood.", "K92.0"),
+        ("Ischemic CM, CAD s/p CABG 2017.", "Z95.1"),
+        ("G2P1 at 30w. Prior LTCS 2022.", "O34.211"),
+        ("Acute hypoxic respiratory failure, intubated.", "J96.01"),
+        ("RLL Klebsiella pneumonia.", "J15.0"),
+        ("Recurrent falls.", "R29.6"),
+    ],
+)
+def test_lexicon_findings_the_notes_state(text: str, code: str) -> None:
+    assert code in {c for c, _ in _conditions(text).values()}
+
+
+def test_obstetric_shorthand_outside_a_pregnancy_is_not_a_condition() -> None:
+    assert _conditions("Pt left AMA yesterday, returns today with cough.").keys() == {"cough"}

@@ -303,4 +303,10 @@ def guarded(key: str, text: str, start: int, end: int) -> str | None:
         return "drop"
     if key == "pe" and (_EXAM_AFTER.match(after) or _EXAM_BEFORE.search(before)):
         return "drop"
+    # obstetric shorthand outside a pregnancy means something else ("left AMA", "4R node")
+    if key in _OBSTETRIC_ONLY and not PREGNANCY_NOTE.search(text):
+        return "drop"
     return None
+
+
+_OBSTETRIC_ONLY = frozenset({"ama", "fgr", "ltcs"})
