@@ -232,3 +232,22 @@ def test_lexicon_findings_the_notes_state(text: str, code: str) -> None:
 
 def test_obstetric_shorthand_outside_a_pregnancy_is_not_a_condition() -> None:
     assert _conditions("Pt left AMA yesterday, returns today with cough.").keys() == {"cough"}
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("A/P: 1. T2DM w/ steroid-related hyperglycemia\n2. HTN", "E11.65"),
+        ("Type 2 DM - A1c 6.1% (too tight), hypoglycemia on glipizide", "E11.649"),
+        ("Type 2 diabetes with diabetic CKD stage 3a", "E11.22"),
+    ],
+)
+def test_a_diabetes_complication_in_its_clause_reaches_the_code(text: str, code: str) -> None:
+    found = _conditions(text)
+    assert code in {c for c, _ in found.values()}
+    assert not {"R73.9", "E16.2"} & {c for c, _ in found.values()}
+
+
+def test_diabetes_and_diabetes_with_a_complication_are_one_record() -> None:
+    found = _conditions("DM2 w/ hyperglycemia. Also DM2 on metformin.")
+    assert [c for c, _ in found.values()] == ["E11.65"]

@@ -221,6 +221,7 @@ def find_condition_mentions(
     mentions = _extend_titles(text, terms, mentions)
     mentions = _assessment_items(layout, terms, mentions, blocked)
     mentions = _type_1_diabetes_codes(text, terms, mentions)
+    mentions = _diabetes_complications(text, terms, mentions)
     mentions = _gestational_age(text, terms, mentions, blocked)
     for mention in mentions:
         if mention.code is not None:
@@ -387,6 +388,50 @@ def _type_1_diabetes_codes(
     return mentions
 
 
+# A complication written in the clause after "diabetes" ("T2DM w/ steroid-related hyperglycemia", "DM2 -
+# hypoglycemia on glipizide", "type 2 diabetes with CKD 3a") reaches the diabetes code; the glycaemia
+# finding is then part of the diabetes record, not a problem of its own.
+_DIABETES_COMPLICATION = re.compile(
+    r"\b(?:(?P<hyper>hyperglyc[a-z]*|uncontrolled|poorly controlled|inadequately controlled|out of control)|"
+    r"(?P<hypo>hypoglyc[a-z]*)|(?P<ckd>ckd|chronic kidney disease|diabetic kidney disease|dkd|"
+    r"(?:diabetic )?nephropathy)|(?P<neuro>(?:peripheral |diabetic )?(?:poly)?neuropathy))\b",
+    re.I,
+)
+_DIABETES_CLAUSE_END = re.compile(r"[;:\n|)]|\.(?=\s|$)|\bbut\b")
+_PARENTHESIS = re.compile(r"\([^()\n]*\)")
+_DIABETES_SUFFIX = {"hyper": "65", "hypo": "649", "ckd": "22", "neuro": "42"}
+_GLYCAEMIA_CODES = frozenset({"R73.9", "R73.09", "E16.2", "E16.1", "E16.0"})
+
+
+def _diabetes_complications(
+    text: str, terms: Terminology, mentions: list[ConditionMention]
+) -> list[ConditionMention]:
+    absorbed: set[int] = set()
+    for mention in mentions:
+        code = mention.code
+        if not code or code[:3] not in ("E10", "E11", "E13") or code[3:] != ".9":
+            continue
+        # a parenthesis inside the clause is skipped; an unmatched ")" closes the one the diabetes is in
+        window = _PARENTHESIS.sub(lambda m: " " * len(m.group(0)), text[mention.end : mention.end + 80])
+        stop = _DIABETES_CLAUSE_END.search(window)
+        clause = window[: stop.start()] if stop else window
+        found = _DIABETES_COMPLICATION.search(clause)
+        if not found:
+            continue
+        kind = found.lastgroup or ""
+        mention.set_code(f"{code[:3]}.{_DIABETES_SUFFIX[kind]}", terms)
+        if kind in ("hyper", "hypo"):
+            end = mention.end + found.end()
+            absorbed.update(
+                id(other)
+                for other in mentions
+                if other is not mention
+                and other.code in _GLYCAEMIA_CODES
+                and mention.end <= other.start < end
+            )
+    return [m for m in mentions if id(m) not in absorbed]
+
+
 def _skip_item_marker(text: str, position: int, limit: int) -> int:
     marker = re.compile(r"[ \t\n]*(?:[-*•#]+|\d{1,2}[.)]|\(\d{1,2}\))?[ \t]*")
     match = marker.match(text, position, limit)
@@ -468,6 +513,9 @@ _ONE_CONCEPT_CATEGORIES = frozenset(
         "C34",
         "C50",
         "I82",
+        "E10",
+        "E11",
+        "E13",
         "O14",
         "O24",
         "O13",
@@ -534,6 +582,8 @@ def _record(members: list[ConditionMention], assertion: str) -> ConditionMention
 
 
 def _unspecified(record: ConditionMention) -> bool:
+    if record.code and record.code[:3] in ("E10", "E11", "E13") and record.code[3:] == ".9":
+        return True  # "diabetes" beside "diabetes with hyperglycemia" is the same problem
     return any(c.code == record.code and "unspecified" in c.display.lower() for c in record.candidates)
 
 
