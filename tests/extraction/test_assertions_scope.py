@@ -251,3 +251,26 @@ def test_a_diabetes_complication_in_its_clause_reaches_the_code(text: str, code:
 def test_diabetes_and_diabetes_with_a_complication_are_one_record() -> None:
     found = _conditions("DM2 w/ hyperglycemia. Also DM2 on metformin.")
     assert [c for c, _ in found.values()] == ["E11.65"]
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("Dx: RLL CAP.\nSputum cx: Klebsiella pneumoniae, heavy growth.", "J15.0"),
+        ("AECOPD triggered by RLL community-acquired pneumonia (S. pneumoniae).", "J13"),
+        ("BAL: Staphylococcus aureus (MSSA). Pneumonia improving on cefazolin.", "J15.211"),
+        ("Acute upper GI bleed 2/2 gastric ulcer, s/p EGD.", "K25.4"),
+        ("Influenza A with pneumonia.", "J10.00"),
+    ],
+)
+def test_organism_and_bleeding_reach_the_code(text: str, code: str) -> None:
+    assert code in {c for c, _ in _conditions(text).values()}
+
+
+def test_a_bleeding_ulcer_and_its_bleed_are_one_record() -> None:
+    assert len(_conditions("Acute upper GI bleed 2/2 gastric ulcer, s/p EGD.")) == 1
+
+
+def test_a_urine_organism_does_not_code_a_pneumonia() -> None:
+    found = _conditions("Pneumonia, RLL.\nUrine cx: Klebsiella >100k.")
+    assert found["Pneumonia"][0] == "J18.9"

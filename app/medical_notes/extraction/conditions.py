@@ -222,6 +222,7 @@ def find_condition_mentions(
     mentions = _assessment_items(layout, terms, mentions, blocked)
     mentions = _type_1_diabetes_codes(text, terms, mentions)
     mentions = _diabetes_complications(text, terms, mentions)
+    mentions = _organism_and_bleeding_codes(text, terms, mentions)
     mentions = _gestational_age(text, terms, mentions, blocked)
     for mention in mentions:
         if mention.code is not None:
@@ -432,6 +433,78 @@ def _diabetes_complications(
     return [m for m in mentions if id(m) not in absorbed]
 
 
+# The organism of a pneumonia, from its own line or from a respiratory culture / antigen line of the note.
+_ORGANISMS = (
+    (re.compile(r"\bklebsiella\b", re.I), "J15.0"),
+    (re.compile(r"\bmssa\b|methicillin[- ]s(?:usceptible|ensitive)", re.I), "J15.211"),
+    (re.compile(r"\bmrsa\b|methicillin[- ]resistant", re.I), "J15.212"),
+    (re.compile(r"\bpseudomonas\b", re.I), "J15.1"),
+    (
+        re.compile(r"\bs(?:trep)?\.?\s*pneumoniae\b|\bpneumococc\w*|\bstrep(?:tococcus)? pneumo\b", re.I),
+        "J13",
+    ),
+    (re.compile(r"\bh(?:aemophilus|emophilus|\.)\s*influenzae\b", re.I), "J14"),
+    (re.compile(r"\bmycoplasma\b", re.I), "J15.7"),
+)
+_RESPIRATORY_SOURCE = re.compile(
+    r"\b(?:sputum|bal\b|bronch\w*|tracheal|endotracheal|eta\b|resp(?:iratory)? (?:cx|culture)|urine "
+    r"(?:legionella |pneumococcal |strep )?antigen|pneumonia)",
+    re.I,
+)
+_BLEEDING = re.compile(r"\b(?:bleed\w*|hemorrhag\w*|haemorrhag\w*|hematemesis|melena|ugib|gib)\b", re.I)
+_ULCER_BLEEDING = {"K25.9": "K25.4", "K26.9": "K26.4", "K27.9": "K27.4", "K28.9": "K28.4"}
+_GI_BLEED_CODES = frozenset({"K92.2"})
+_INFLUENZA_PNEUMONIA = {"J10.1": ("J10.00", "J10.08"), "J11.1": ("J11.00", "J11.08")}
+
+
+def _organism_and_bleeding_codes(
+    text: str, terms: Terminology, mentions: list[ConditionMention]
+) -> list[ConditionMention]:
+    """Pneumonia with its organism (J15.0 Klebsiella, J13 pneumococcal...), influenza with pneumonia (J10.0x),
+    an ulcer that bleeds (K25.4) with the bleed of its sentence as one record."""
+    absorbed: set[int] = set()
+    organism_lines: list[str] | None = None
+    for mention in mentions:
+        code = mention.code or ""
+        line_start, line_end = text.rfind("\n", 0, mention.start) + 1, text.find("\n", mention.end)
+        line = text[line_start : len(text) if line_end < 0 else line_end]
+        if code.startswith("J18."):
+            if organism_lines is None:
+                organism_lines = [ln for ln in text.splitlines() if _RESPIRATORY_SOURCE.search(ln)]
+            found = _organism(line) or _organism("\n".join(organism_lines))
+            if found:
+                mention.set_code(found, terms)
+        elif code in _INFLUENZA_PNEUMONIA and re.search(r"\bpneumonia\b", line, re.I):
+            other = _organism(line)
+            mention.set_code(_INFLUENZA_PNEUMONIA[code][1 if other else 0], terms)
+        elif code in _ULCER_BLEEDING:
+            segment_start = max(text.rfind(". ", 0, mention.start) + 2, line_start)
+            segment_end = min(
+                x for x in (text.find(". ", mention.end), len(text) if line_end < 0 else line_end) if x >= 0
+            )
+            if _BLEEDING.search(text, segment_start, segment_end):
+                mention.set_code(_ULCER_BLEEDING[code], terms)
+                absorbed.update(
+                    id(other)
+                    for other in mentions
+                    if other.code in _GI_BLEED_CODES and segment_start <= other.start < segment_end
+                )
+                mention.start = min(
+                    [mention.start]
+                    + [
+                        o.start
+                        for o in mentions
+                        if id(o) in absorbed and segment_start <= o.start < segment_end
+                    ]
+                )
+    return [m for m in mentions if id(m) not in absorbed]
+
+
+def _organism(text: str) -> str | None:
+    found = {code for pattern, code in _ORGANISMS if pattern.search(text)}
+    return found.pop() if len(found) == 1 else None
+
+
 def _skip_item_marker(text: str, position: int, limit: int) -> int:
     marker = re.compile(r"[ \t\n]*(?:[-*•#]+|\d{1,2}[.)]|\(\d{1,2}\))?[ \t]*")
     match = marker.match(text, position, limit)
@@ -487,6 +560,11 @@ _CONCEPT_FAMILIES = {
     "M19": "OA",
     "F32": "MDD",
     "F33": "MDD",
+    "J12": "PNA",
+    "J13": "PNA",
+    "J14": "PNA",
+    "J15": "PNA",
+    "J18": "PNA",
 }
 _ONE_CONCEPT_CATEGORIES = frozenset(
     [
@@ -512,6 +590,11 @@ _ONE_CONCEPT_CATEGORIES = frozenset(
         "H93",
         "C34",
         "C50",
+        "J12",
+        "J13",
+        "J14",
+        "J15",
+        "J18",
         "I82",
         "E10",
         "E11",
@@ -521,7 +604,6 @@ _ONE_CONCEPT_CATEGORIES = frozenset(
         "O13",
         "I26",
         "K21",
-        "J18",
         "I63",
         "G43",
     ]
