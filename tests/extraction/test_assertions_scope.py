@@ -274,3 +274,24 @@ def test_a_bleeding_ulcer_and_its_bleed_are_one_record() -> None:
 def test_a_urine_organism_does_not_code_a_pneumonia() -> None:
     found = _conditions("Pneumonia, RLL.\nUrine cx: Klebsiella >100k.")
     assert found["Pneumonia"][0] == "J18.9"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Plan: cefepime (NOT pip-tazo given PCN anaphylaxis).",
+        "ALL: sulfa (hives + throat tightness).",
+        "Prenatal labs: HIV/syphilis repeat: nonreactive.",
+        "Call HF clinic for weight gain >2 lb in a day.",
+        "SpO2 91% on 2 L, weaned back to RA.",
+        "Hi Dr. Lund, is my dose OK?",
+        "Preeclampsia warning signs reviewed.",
+    ],
+)
+def test_allergy_reactions_screens_instructions_and_words_are_not_conditions(text: str) -> None:
+    assert _conditions(text) == {}
+
+
+def test_a_relatives_allergy_reaction_stays_family_history() -> None:
+    result = extract_structured("FHx: father - PCN allergy (hives). Mother - asthma.")
+    assert any(f["relationship"] == "father" for f in result["family_history"])

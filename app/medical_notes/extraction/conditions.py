@@ -94,7 +94,8 @@ _TITLE_CONTINUES = re.compile(r",\s*[a-z]|\s+(?:with|without|in|due to|of|stage|
 _CLAUSE_END = re.compile(r"[.;:()\n]| - | \u2014 ")
 _NOT_A_PROBLEM_AFTER = re.compile(
     r"[ \t]+(?:action plan|education|educator|clinic|diet|medications?|meds|screening|vaccine|vaccination|"
-    r"immunization|shot|team|nurse|specialist|counsel+ing|management|program+e?|plan|referral|advice|goals?)\b",
+    r"immunization|shot|team|nurse|specialist|counsel+ing|management|program+e?|plan|referral|advice|goals?|"
+    r"warning signs?|precautions|red flags?)\b",
     re.I,
 )
 # Long-term conditions: "history of hypertension" means the patient has it, not that it is over.
