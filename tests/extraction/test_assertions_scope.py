@@ -295,3 +295,21 @@ def test_allergy_reactions_screens_instructions_and_words_are_not_conditions(tex
 def test_a_relatives_allergy_reaction_stays_family_history() -> None:
     result = extract_structured("FHx: father - PCN allergy (hives). Mother - asthma.")
     assert any(f["relationship"] == "father" for f in result["family_history"])
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("F/u for depression and anxiety.\nA/P: 1. MDD. 2. GAD.", "F41.1"),
+        (
+            "Hx: Alcohol use disorder, moderate.\nA/P: Alcohol use disorder, moderate, in early remission.",
+            "F10.21",
+        ),
+        ("Anemia noted post-op.\nA/P: Acute blood loss anemia.", "D62"),
+    ],
+)
+def test_a_less_specific_wording_joins_the_specific_record(text: str, code: str) -> None:
+    found = _conditions(text)
+    codes = [c for c, _ in found.values()]
+    assert code in codes
+    assert not {"F41.9", "F10.20", "D64.9"} & set(codes)

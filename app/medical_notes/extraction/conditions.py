@@ -685,12 +685,11 @@ def _merge_unspecified(records: list[ConditionMention]) -> list[ConditionMention
         target = None
         if code is not None and record.confidence >= CODE_CONFIDENCE_THRESHOLD:
             for other in kept:
-                same = (
+                if (
                     other.code is not None
                     and other.assertion == record.assertion
-                    and _family(other.code) == _family(code)
-                )
-                if same and (_unspecified(record) or code[:3] == "I50"):
+                    and _same_problem(record, other)
+                ):
                     target = other
                     break
         if target is None:
@@ -701,10 +700,25 @@ def _merge_unspecified(records: list[ConditionMention]) -> list[ConditionMention
     return kept
 
 
-def _specificity(record: ConditionMention) -> tuple[int, int]:
+def _same_problem(record: ConditionMention, other: ConditionMention) -> bool:
+    """`record` is a less specific wording of `other`'s problem."""
+    code, target = record.code or "", other.code or ""
+    if _family(target) == _family(code) and (_unspecified(record) or code[:3] == "I50"):
+        return True
+    # a mental disorder's unspecified wording beside its specific one: "anxiety" (F41.9) and "GAD" (F41.1)
+    if code[:1] == "F" and _unspecified(record) and code[:3] == target[:3]:
+        return True
+    if code == "D64.9" and "D50" <= target[:3] <= "D64":  # "anemia" beside "acute blood loss anemia"
+        return True
+    # a substance use disorder beside the same disorder in remission ("AUD, moderate", "in early remission")
+    return code[:2] == "F1" and code[:5] == target[:5] and code.endswith("0") and target.endswith("1")
+
+
+def _specificity(record: ConditionMention) -> tuple[int, ...]:
     code = record.code
     if code is None:
         return (0, 0)
     if code.startswith("I50.") and len(code) == 6:
         return (2, {"3": 4, "1": 3, "2": 2}.get(code[-1], 1))
-    return (0 if _unspecified(record) else 1, len(code))
+    remission = int(code[:2] == "F1" and code.endswith("1"))
+    return (0 if _unspecified(record) else 1, len(code), remission)
