@@ -313,3 +313,18 @@ def test_a_less_specific_wording_joins_the_specific_record(text: str, code: str)
     codes = [c for c, _ in found.values()]
     assert code in codes
     assert not {"F41.9", "F10.20", "D64.9"} & set(codes)
+
+
+@pytest.mark.parametrize(
+    ("text", "relationship", "words"),
+    [
+        ("FHx: mother - bipolar I; sister - on lithium (?bipolar II).", "sister", "bipolar II"),
+        ("FHx: father had PE tubes as a child; maternal asthma.", "mother", "asthma"),
+        ("FHx: father had PE tubes as a child; maternal asthma.", "father", "PE tubes"),
+        ("Her maternal aunt died by suicide.", "maternal aunt", "died by suicide"),
+        ("FHx: son with WPW, s/p ablation.", "son", "WPW"),
+    ],
+)
+def test_family_history_relatives_and_their_conditions(text: str, relationship: str, words: str) -> None:
+    family = extract_structured(text)["family_history"]
+    assert any(f["relationship"] == relationship and words in f["condition"] for f in family), family

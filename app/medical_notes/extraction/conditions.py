@@ -196,7 +196,8 @@ def find_condition_mentions(
     for match in find_phrases(text, tokens, condition_index(terms)):
         if _overlaps(match.start, match.end, blocked) or layout.section_at(match.start) in SKIPPED_SECTIONS:
             continue
-        if sig_spans and not _outside_sig(text, match.start, match.end, sig_spans):
+        in_family = layout.section_at(match.start) == "family_history"  # a relative's drug's indication
+        if sig_spans and not in_family and not _outside_sig(text, match.start, match.end, sig_spans):
             continue
         guard = guarded(match.key, text, match.start, match.end)
         if guard == "drop":
