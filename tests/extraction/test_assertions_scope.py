@@ -328,3 +328,19 @@ def test_a_less_specific_wording_joins_the_specific_record(text: str, code: str)
 def test_family_history_relatives_and_their_conditions(text: str, relationship: str, words: str) -> None:
     family = extract_structured(text)["family_history"]
     assert any(f["relationship"] == relationship and words in f["condition"] for f in family), family
+
+
+@pytest.mark.parametrize(
+    ("text", "finding", "code", "assertion"),
+    [
+        ("Lithium toxicity? no - level 0.8.", "Lithium toxicity", "T43.591A", "absent"),
+        ("Lithium-induced hypothyroidism, TSH up.", "Lithium-induced hypothyroidism", "E03.2", "present"),
+        ("PMH: paroxysmal AF on Eliquis.", "paroxysmal AF", "I48.0", "present"),
+    ],
+)
+def test_a_finding_that_starts_with_a_drug_name(text: str, finding: str, code: str, assertion: str) -> None:
+    assert _conditions(text)[finding] == (code, assertion)
+
+
+def test_a_prn_indication_in_a_sig_is_not_a_condition() -> None:
+    assert _conditions("Tylenol 650 mg q6h PRN knee pain") == {}

@@ -236,7 +236,7 @@ class AssertionResult:
 
 # A cue right after the finding, behind a comma, dash, colon or question mark: "rash - resolved",
 # "pneumonia, unlikely", "CHF? no", "appendicitis, possible", "PE considered - CTA negative".
-_END = r"(?=[ \t]*(?:[.,;)]|$|\n[ \t]*(?:$|[-*\u2022#\d]|[A-Za-z][\w /]{0,30}:)))"
+_END = r"(?=[ \t]+[-\u2014\u2013]|[ \t]*(?:[.,;)]|$|\n[ \t]*(?:$|[-*\u2022#\d]|[A-Za-z][\w /]{0,30}:)))"
 _IMMEDIATE_POST = re.compile(
     # a site or the rest of a slash list may stand between: "gout in knee - doubt", "Flu/COVID/RSV neg"
     r"^(?:[ \t]+(?:in|of)[ \t]+(?:the[ \t]+|both[ \t]+|[lr][ \t]+|left[ \t]+|right[ \t]+)?[a-z]+)?"

@@ -186,15 +186,24 @@ def find_condition_mentions(
     terms: Terminology,
     blocked: list[tuple[int, int]],
     sig_spans: list[tuple[int, int]] | None = None,
+    drug_names: list[tuple[int, int]] | None = None,
 ) -> list[ConditionMention]:
     """Every condition phrase in the note (family mentions included: the caller sorts them out).
-    Inside a medication's sig (`sig_spans`, from the end of the drug's name) only a problem of a list the
-    sig ran into ("on Eliquis, hypothyroidism": a comma and no dose between) is a condition."""
+    A phrase inside a drug's name (`drug_names`) is not a condition. Inside a medication's sig (`sig_spans`,
+    from the end of the drug's name) only a problem of a list the sig ran into ("on Eliquis,
+    hypothyroidism": a comma and no dose between) is a condition."""
     text = layout.text
     mentions: list[ConditionMention] = []
     blocked = blocked + score_spans(text)
     for match in find_phrases(text, tokens, condition_index(terms)):
         if _overlaps(match.start, match.end, blocked) or layout.section_at(match.start) in SKIPPED_SECTIONS:
+            continue
+        # a phrase inside a drug's name is the drug; one going on past it is a finding ("lithium toxicity")
+        if drug_names and any(start <= match.start and match.end <= end for start, end in drug_names):
+            continue
+        if drug_names and any(
+            start < match.end and match.start < end and match.start < start for start, end in drug_names
+        ):
             continue
         in_family = layout.section_at(match.start) == "family_history"  # a relative's drug's indication
         if sig_spans and not in_family and not _outside_sig(text, match.start, match.end, sig_spans):
@@ -518,7 +527,7 @@ _LIST_GAP = re.compile(r"[^\d|\n(]*,\s*$")
 
 def _outside_sig(text: str, start: int, end: int, sig_spans: list[tuple[int, int]]) -> bool:
     for sig_start, sig_end in sig_spans:
-        if start < sig_end and end > sig_start:
+        if sig_start <= start < sig_end:
             if _LIST_GAP.match(text, sig_start, start):
                 continue
             return False

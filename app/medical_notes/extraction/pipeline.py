@@ -72,8 +72,8 @@ def extract_structured(text: str, terms: Terminology | None = None) -> dict[str,
     labs = find_labs(text, terms, vital_spans + [(m.start, m.end) for m in medication_mentions])
     lab_spans = [(lab["span"][0], lab["span"][1]) for lab in labs]
 
-    blocked = vital_spans + lab_spans + allergy_lines + name_spans
-    mentions = find_condition_mentions(layout, tokens, terms, blocked, sig_spans)
+    blocked = vital_spans + lab_spans + allergy_lines
+    mentions = find_condition_mentions(layout, tokens, terms, blocked, sig_spans, name_spans)
     scopes = family_scopes(layout)
     family_history: list[dict[str, Any]] = []
     for mention in mentions:
