@@ -344,3 +344,18 @@ def test_a_finding_that_starts_with_a_drug_name(text: str, finding: str, code: s
 
 def test_a_prn_indication_in_a_sig_is_not_a_condition() -> None:
     assert _conditions("Tylenol 650 mg q6h PRN knee pain") == {}
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("2+ pitting edema bilat ankles. Edema improving.", "R60.0"),
+        ("Chest pain, noncardiac. Chest pain resolved with antacid - no.", "R07.89"),
+        ("Sigmoid colon cancer, s/p colectomy.", "C18.7"),
+        ("Statin myopathy.", "G72.0"),
+        ("Strep pharyngitis.", "J02.0"),
+    ],
+)
+def test_specific_wordings_and_one_record(text: str, code: str) -> None:
+    codes = [c for c, a in _conditions(text).values() if a == "present"]
+    assert codes == [code]

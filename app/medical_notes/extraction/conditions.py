@@ -606,6 +606,8 @@ _ONE_CONCEPT_CATEGORIES = frozenset(
         "J14",
         "J15",
         "J18",
+        "R07",
+        "R60",
         "I82",
         "E10",
         "E11",
