@@ -359,3 +359,8 @@ def test_a_prn_indication_in_a_sig_is_not_a_condition() -> None:
 def test_specific_wordings_and_one_record(text: str, code: str) -> None:
     codes = [c for c, a in _conditions(text).values() if a == "present"]
     assert codes == [code]
+
+
+def test_a_former_smoker_in_the_social_history_is_a_condition() -> None:
+    found = _conditions("SHx: former smoker, quit 2010, 30 pk-yr. Lives alone, never married.")
+    assert [c for c, _ in found.values()] == ["Z87.891"]

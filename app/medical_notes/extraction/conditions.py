@@ -196,7 +196,12 @@ def find_condition_mentions(
     mentions: list[ConditionMention] = []
     blocked = blocked + score_spans(text)
     for match in find_phrases(text, tokens, condition_index(terms)):
-        if _overlaps(match.start, match.end, blocked) or layout.section_at(match.start) in SKIPPED_SECTIONS:
+        section = layout.section_at(match.start)
+        # the social history's one condition is a former smoker's status ("SHx: former smoker, quit 2010")
+        skipped = section in SKIPPED_SECTIONS and not (
+            section == "social_history" and match.value == "Z87.891"
+        )
+        if skipped or _overlaps(match.start, match.end, blocked):
             continue
         # a phrase inside a drug's name is the drug; one going on past it is a finding ("lithium toxicity")
         if drug_names and any(start <= match.start and match.end <= end for start, end in drug_names):
