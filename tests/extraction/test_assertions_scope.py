@@ -364,3 +364,14 @@ def test_specific_wordings_and_one_record(text: str, code: str) -> None:
 def test_a_former_smoker_in_the_social_history_is_a_condition() -> None:
     found = _conditions("SHx: former smoker, quit 2010, 30 pk-yr. Lives alone, never married.")
     assert [c for c, _ in found.values()] == ["Z87.891"]
+
+
+def test_si_and_hi_are_two_findings() -> None:
+    found = _conditions("MSE: no SI/HI.")
+    assert found["SI"] == ("R45.851", "absent")
+    assert found["HI"] == ("R45.850", "absent")
+
+
+def test_flu_a_joins_influenza_a_with_pneumonia() -> None:
+    found = _conditions("Influenza A with pneumonia. Flu A PCR positive.")
+    assert [code for code, _ in found.values() if code.startswith(("J10", "J11"))] == ["J10.00"]

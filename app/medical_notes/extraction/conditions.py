@@ -725,6 +725,8 @@ def _same_problem(record: ConditionMention, other: ConditionMention) -> bool:
     # a mental disorder's unspecified wording beside its specific one: "anxiety" (F41.9) and "GAD" (F41.1)
     if code[:1] == "F" and _unspecified(record) and code[:3] == target[:3]:
         return True
+    if code in ("J10.1", "J11.1") and target[:3] in ("J10", "J11"):  # "flu A" beside "influenza A pneumonia"
+        return True
     if code == "D64.9" and "D50" <= target[:3] <= "D64":  # "anemia" beside "acute blood loss anemia"
         return True
     # a substance use disorder beside the same disorder in remission ("AUD, moderate", "in early remission")
