@@ -169,3 +169,209 @@ def test_one_record_per_concept_with_mentions() -> None:
     # a suspicion and its answer: one record with the last word
     assert by_code[("I26.99", "absent")][0]["mentions"][0]["assertion"] == "possible"
     assert ("I26.99", "possible") not in by_code
+
+
+def test_a_problem_list_a_drug_sig_runs_into_keeps_its_problems() -> None:
+    found = _conditions("PMH: paroxysmal AF on Eliquis, hypothyroidism, obesity (BMI 38).")
+    assert found["hypothyroidism"] == ("E03.9", "present")
+    assert found["obesity"][1] == "present"
+
+
+@pytest.mark.parametrize(
+    ("text", "finding", "assertion"),
+    [
+        (
+            "Warning signs:\n- chest pain\n- fever\n\nFollow up 2 weeks. Cough improving.",
+            "chest pain",
+            "hypothetical",
+        ),
+        ("Warning signs:\n- chest pain\n- fever\n\nFollow up 2 weeks. Cough improving.", "Cough", "present"),
+        ("Call if: fever, rash, vomiting.\nDiabetes stable.", "rash", "hypothetical"),
+        ("Call if: fever, rash, vomiting.\nDiabetes stable.", "Diabetes", "present"),
+        ("ED precautions reviewed: chest pain, syncope. Patient has asthma.", "syncope", "hypothetical"),
+        ("ED precautions reviewed: chest pain, syncope. Patient has asthma.", "asthma", "present"),
+        ("Call 911 if:\n* chest pain\n* seizure\nPlan: asthma stable", "seizure", "hypothetical"),
+        ("Return precautions:\n  1. fever\n  2. wheezing", "wheezing", "hypothetical"),
+    ],
+)
+def test_return_precautions_under_their_own_heading(text: str, finding: str, assertion: str) -> None:
+    assert _conditions(text)[finding][1] == assertion
+
+
+@pytest.mark.parametrize(
+    ("text", "finding", "assertion"),
+    [
+        ("Aortic dissection considered - no features, mediastinum normal.", "Aortic dissection", "absent"),
+        ("Aortic dissection - low suspicion, normal mediastinum.", "Aortic dissection", "absent"),
+        ("Akathisia warning with aripiprazole discussed.", "Akathisia", "hypothetical"),
+        ("PMH: LV thrombus (resolved); HTN", "LV thrombus", "historical"),
+        ("Low TSH - subclinical hyperthyroidism vs sick euthyroid; recheck.", "sick euthyroid", "possible"),
+    ],
+)
+def test_answered_suspicions_warnings_and_alternatives(text: str, finding: str, assertion: str) -> None:
+    assert _conditions(text)[finding][1] == assertion
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("Septic shock.", "R65.21"),
+        ("CXR: no PTX.", "J93.9"),
+        ("Return for black stools.", "K92.1"),
+        ("Return for vomiting blood.", "K92.0"),
+        ("Ischemic CM, CAD s/p CABG 2017.", "Z95.1"),
+        ("G2P1 at 30w. Prior LTCS 2022.", "O34.211"),
+        ("Acute hypoxic respiratory failure, intubated.", "J96.01"),
+        ("RLL Klebsiella pneumonia.", "J15.0"),
+        ("Recurrent falls.", "R29.6"),
+    ],
+)
+def test_lexicon_findings_the_notes_state(text: str, code: str) -> None:
+    assert code in {c for c, _ in _conditions(text).values()}
+
+
+def test_obstetric_shorthand_outside_a_pregnancy_is_not_a_condition() -> None:
+    assert _conditions("Pt left AMA yesterday, returns today with cough.").keys() == {"cough"}
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("A/P: 1. T2DM w/ steroid-related hyperglycemia\n2. HTN", "E11.65"),
+        ("Type 2 DM - A1c 6.1% (too tight), hypoglycemia on glipizide", "E11.649"),
+        ("Type 2 diabetes with diabetic CKD stage 3a", "E11.22"),
+    ],
+)
+def test_a_diabetes_complication_in_its_clause_reaches_the_code(text: str, code: str) -> None:
+    found = _conditions(text)
+    assert code in {c for c, _ in found.values()}
+    assert not {"R73.9", "E16.2"} & {c for c, _ in found.values()}
+
+
+def test_diabetes_and_diabetes_with_a_complication_are_one_record() -> None:
+    found = _conditions("DM2 w/ hyperglycemia. Also DM2 on metformin.")
+    assert [c for c, _ in found.values()] == ["E11.65"]
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("Dx: RLL CAP.\nSputum cx: Klebsiella pneumoniae, heavy growth.", "J15.0"),
+        ("AECOPD triggered by RLL community-acquired pneumonia (S. pneumoniae).", "J13"),
+        ("BAL: Staphylococcus aureus (MSSA). Pneumonia improving on cefazolin.", "J15.211"),
+        ("Acute upper GI bleed 2/2 gastric ulcer, s/p EGD.", "K25.4"),
+        ("Influenza A with pneumonia.", "J10.00"),
+    ],
+)
+def test_organism_and_bleeding_reach_the_code(text: str, code: str) -> None:
+    assert code in {c for c, _ in _conditions(text).values()}
+
+
+def test_a_bleeding_ulcer_and_its_bleed_are_one_record() -> None:
+    assert len(_conditions("Acute upper GI bleed 2/2 gastric ulcer, s/p EGD.")) == 1
+
+
+def test_a_urine_organism_does_not_code_a_pneumonia() -> None:
+    found = _conditions("Pneumonia, RLL.\nUrine cx: Klebsiella >100k.")
+    assert found["Pneumonia"][0] == "J18.9"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Plan: cefepime (NOT pip-tazo given PCN anaphylaxis).",
+        "ALL: sulfa (hives + throat tightness).",
+        "Prenatal labs: HIV/syphilis repeat: nonreactive.",
+        "Call HF clinic for weight gain >2 lb in a day.",
+        "SpO2 91% on 2 L, weaned back to RA.",
+        "Hi Dr. Lund, is my dose OK?",
+        "Preeclampsia warning signs reviewed.",
+    ],
+)
+def test_allergy_reactions_screens_instructions_and_words_are_not_conditions(text: str) -> None:
+    assert _conditions(text) == {}
+
+
+def test_a_relatives_allergy_reaction_stays_family_history() -> None:
+    result = extract_structured("FHx: father - PCN allergy (hives). Mother - asthma.")
+    assert any(f["relationship"] == "father" for f in result["family_history"])
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("F/u for depression and anxiety.\nA/P: 1. MDD. 2. GAD.", "F41.1"),
+        (
+            "Hx: Alcohol use disorder, moderate.\nA/P: Alcohol use disorder, moderate, in early remission.",
+            "F10.21",
+        ),
+        ("Anemia noted post-op.\nA/P: Acute blood loss anemia.", "D62"),
+    ],
+)
+def test_a_less_specific_wording_joins_the_specific_record(text: str, code: str) -> None:
+    found = _conditions(text)
+    codes = [c for c, _ in found.values()]
+    assert code in codes
+    assert not {"F41.9", "F10.20", "D64.9"} & set(codes)
+
+
+@pytest.mark.parametrize(
+    ("text", "relationship", "words"),
+    [
+        ("FHx: mother - bipolar I; sister - on lithium (?bipolar II).", "sister", "bipolar II"),
+        ("FHx: father had PE tubes as a child; maternal asthma.", "mother", "asthma"),
+        ("FHx: father had PE tubes as a child; maternal asthma.", "father", "PE tubes"),
+        ("Her maternal aunt died by suicide.", "maternal aunt", "died by suicide"),
+        ("FHx: son with WPW, s/p ablation.", "son", "WPW"),
+    ],
+)
+def test_family_history_relatives_and_their_conditions(text: str, relationship: str, words: str) -> None:
+    family = extract_structured(text)["family_history"]
+    assert any(f["relationship"] == relationship and words in f["condition"] for f in family), family
+
+
+@pytest.mark.parametrize(
+    ("text", "finding", "code", "assertion"),
+    [
+        ("Lithium toxicity? no - level 0.8.", "Lithium toxicity", "T43.591A", "absent"),
+        ("Lithium-induced hypothyroidism, TSH up.", "Lithium-induced hypothyroidism", "E03.2", "present"),
+        ("PMH: paroxysmal AF on Eliquis.", "paroxysmal AF", "I48.0", "present"),
+    ],
+)
+def test_a_finding_that_starts_with_a_drug_name(text: str, finding: str, code: str, assertion: str) -> None:
+    assert _conditions(text)[finding] == (code, assertion)
+
+
+def test_a_prn_indication_in_a_sig_is_not_a_condition() -> None:
+    assert _conditions("Tylenol 650 mg q6h PRN knee pain") == {}
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("2+ pitting edema bilat ankles. Edema improving.", "R60.0"),
+        ("Chest pain, noncardiac. Chest pain resolved with antacid - no.", "R07.89"),
+        ("Sigmoid colon cancer, s/p colectomy.", "C18.7"),
+        ("Statin myopathy.", "G72.0"),
+        ("Strep pharyngitis.", "J02.0"),
+    ],
+)
+def test_specific_wordings_and_one_record(text: str, code: str) -> None:
+    codes = [c for c, a in _conditions(text).values() if a == "present"]
+    assert codes == [code]
+
+
+def test_a_former_smoker_in_the_social_history_is_a_condition() -> None:
+    found = _conditions("SHx: former smoker, quit 2010, 30 pk-yr. Lives alone, never married.")
+    assert [c for c, _ in found.values()] == ["Z87.891"]
+
+
+def test_si_and_hi_are_two_findings() -> None:
+    found = _conditions("MSE: no SI/HI.")
+    assert found["SI"] == ("R45.851", "absent")
+    assert found["HI"] == ("R45.850", "absent")
+
+
+def test_flu_a_joins_influenza_a_with_pneumonia() -> None:
+    found = _conditions("Influenza A with pneumonia. Flu A PCR positive.")
+    assert [code for code, _ in found.values() if code.startswith(("J10", "J11"))] == ["J10.00"]

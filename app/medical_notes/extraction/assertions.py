@@ -91,6 +91,8 @@ _PRE_TRIGGERS: dict[str, tuple[str, ...]] = {
         "workup for",
         "work-up for",
         "?",
+        "vs",
+        "versus",
     ),
     HISTORICAL: (
         "history of",
@@ -171,6 +173,8 @@ _POST_TRIGGERS: dict[str, tuple[str, ...]] = {
         "prophylaxis",
         "precautions",
         "symptoms",
+        "warning",
+        "warnings",
     ),
 }
 
@@ -232,16 +236,16 @@ class AssertionResult:
 
 # A cue right after the finding, behind a comma, dash, colon or question mark: "rash - resolved",
 # "pneumonia, unlikely", "CHF? no", "appendicitis, possible", "PE considered - CTA negative".
-_END = r"(?=[ \t]*(?:[.,;)]|$|\n[ \t]*(?:$|[-*\u2022#\d]|[A-Za-z][\w /]{0,30}:)))"
+_END = r"(?=[ \t]+[-\u2014\u2013]|[ \t]*(?:[.,;)]|$|\n[ \t]*(?:$|[-*\u2022#\d]|[A-Za-z][\w /]{0,30}:)))"
 _IMMEDIATE_POST = re.compile(
     # a site or the rest of a slash list may stand between: "gout in knee - doubt", "Flu/COVID/RSV neg"
     r"^(?:[ \t]+(?:in|of)[ \t]+(?:the[ \t]+|both[ \t]+|[lr][ \t]+|left[ \t]+|right[ \t]+)?[a-z]+)?"
     r"(?:[ \t]*/[ \t]*[\w-]+){0,5}"
     r"(?:[ \t]+(?:screen(?:ing)?|test(?:ing)?|swab|pcr|w/u|work-?up|scan|u/s|us|ct|cta|study|"
     r"eval(?:uation)?))?"
-    r"[ \t]*(?:[,:=]|[-\u2014\u2013]+>?|\?+)?[ \t]*(?:[-\u2014\u2013]+[ \t]*)?(?:"
+    r"[ \t]*(?:[,:=(]|[-\u2014\u2013]+>?|\?+)?[ \t]*(?:[-\u2014\u2013]+[ \t]*)?(?:"
     r"(?P<absent>(?:was |is |were |are |now |been )?(?:ruled out|r/o'?d|excluded|unlikely|not likely|"
-    r"less likely|"
+    r"less likely|low (?:clinical |pre-?test )?(?:suspicion|probability|likelihood)\b|"
     r"doubt(?:ful|ed)?\b|not favou?red|not suspected|not supported|not present|not seen|not found|"
     r"neg(?:ative)?\b|"
     r"none" + _END + "|no" + _END + r"|absent|denied|denies))|"
@@ -257,7 +261,8 @@ _IMMEDIATE_POST = re.compile(
 _RESOLVED_SUSPICION = re.compile(
     r"\b(?:ruled out|r/o'?d|excluded|neg(?:ative)?\b|unlikely|not likely|less likely|doubt(?:ful)?\b|"
     r"not favou?red|none\b|no" + _END + r"|not (?:found|seen|present|supported)|unremarkable|wnl\b|"
-    r"wells (?:score )?(?:low|0)\b|low (?:pre-?test )?(?:probability|risk)\b)",
+    r"wells (?:score )?(?:low|0)\b|low (?:clinical |pre-?test )?(?:probability|risk|suspicion)\b|"
+    r"no (?:[\w-]+ ){0,2}(?:features|signs|evidence|findings)\b)",
     re.I,
 )
 # A sentence that tells the patient when to come back: every finding after it is hypothetical.

@@ -93,8 +93,9 @@ _TYPE_2 = re.compile(r"type\s*(?:2|ii)|\bt2|dm\s*(?:2|ii)|niddm", re.I)
 _TITLE_CONTINUES = re.compile(r",\s*[a-z]|\s+(?:with|without|in|due to|of|stage|type)\s", re.I)
 _CLAUSE_END = re.compile(r"[.;:()\n]| - | \u2014 ")
 _NOT_A_PROBLEM_AFTER = re.compile(
-    r"\s+(?:action plan|education|educator|clinic|diet|medications?|meds|screening|vaccine|vaccination|"
-    r"immunization|shot|team|nurse|specialist|counsel+ing|management|program+e?|plan|referral|advice|goals?)\b",
+    r"[ \t]+(?:action plan|education|educator|clinic|diet|medications?|meds|screening|vaccine|vaccination|"
+    r"immunization|shot|team|nurse|specialist|counsel+ing|management|program+e?|plan|referral|advice|goals?|"
+    r"warning signs?|precautions|red flags?)\b",
     re.I,
 )
 # Long-term conditions: "history of hypertension" means the patient has it, not that it is over.
@@ -180,14 +181,37 @@ def condition_index(terms: Terminology) -> PhraseIndex:
 
 
 def find_condition_mentions(
-    layout: NoteLayout, tokens: list[Token], terms: Terminology, blocked: list[tuple[int, int]]
+    layout: NoteLayout,
+    tokens: list[Token],
+    terms: Terminology,
+    blocked: list[tuple[int, int]],
+    sig_spans: list[tuple[int, int]] | None = None,
+    drug_names: list[tuple[int, int]] | None = None,
 ) -> list[ConditionMention]:
-    """Every condition phrase in the note (family mentions included: the caller sorts them out)."""
+    """Every condition phrase in the note (family mentions included: the caller sorts them out).
+    A phrase inside a drug's name (`drug_names`) is not a condition. Inside a medication's sig (`sig_spans`,
+    from the end of the drug's name) only a problem of a list the sig ran into ("on Eliquis,
+    hypothyroidism": a comma and no dose between) is a condition."""
     text = layout.text
     mentions: list[ConditionMention] = []
     blocked = blocked + score_spans(text)
     for match in find_phrases(text, tokens, condition_index(terms)):
-        if _overlaps(match.start, match.end, blocked) or layout.section_at(match.start) in SKIPPED_SECTIONS:
+        section = layout.section_at(match.start)
+        # the social history's one condition is a former smoker's status ("SHx: former smoker, quit 2010")
+        skipped = section in SKIPPED_SECTIONS and not (
+            section == "social_history" and match.value == "Z87.891"
+        )
+        if skipped or _overlaps(match.start, match.end, blocked):
+            continue
+        # a phrase inside a drug's name is the drug; one going on past it is a finding ("lithium toxicity")
+        if drug_names and any(start <= match.start and match.end <= end for start, end in drug_names):
+            continue
+        if drug_names and any(
+            start < match.end and match.start < end and match.start < start for start, end in drug_names
+        ):
+            continue
+        in_family = layout.section_at(match.start) == "family_history"  # a relative's drug's indication
+        if sig_spans and not in_family and not _outside_sig(text, match.start, match.end, sig_spans):
             continue
         guard = guarded(match.key, text, match.start, match.end)
         if guard == "drop":
@@ -213,6 +237,8 @@ def find_condition_mentions(
     mentions = _extend_titles(text, terms, mentions)
     mentions = _assessment_items(layout, terms, mentions, blocked)
     mentions = _type_1_diabetes_codes(text, terms, mentions)
+    mentions = _diabetes_complications(text, terms, mentions)
+    mentions = _organism_and_bleeding_codes(text, terms, mentions)
     mentions = _gestational_age(text, terms, mentions, blocked)
     for mention in mentions:
         if mention.code is not None:
@@ -379,10 +405,138 @@ def _type_1_diabetes_codes(
     return mentions
 
 
+# A complication written in the clause after "diabetes" ("T2DM w/ steroid-related hyperglycemia", "DM2 -
+# hypoglycemia on glipizide", "type 2 diabetes with CKD 3a") reaches the diabetes code; the glycaemia
+# finding is then part of the diabetes record, not a problem of its own.
+_DIABETES_COMPLICATION = re.compile(
+    r"\b(?:(?P<hyper>hyperglyc[a-z]*|uncontrolled|poorly controlled|inadequately controlled|out of control)|"
+    r"(?P<hypo>hypoglyc[a-z]*)|(?P<ckd>ckd|chronic kidney disease|diabetic kidney disease|dkd|"
+    r"(?:diabetic )?nephropathy)|(?P<neuro>(?:peripheral |diabetic )?(?:poly)?neuropathy))\b",
+    re.I,
+)
+_DIABETES_CLAUSE_END = re.compile(r"[;:\n|)]|\.(?=\s|$)|\bbut\b")
+_PARENTHESIS = re.compile(r"\([^()\n]*\)")
+_DIABETES_SUFFIX = {"hyper": "65", "hypo": "649", "ckd": "22", "neuro": "42"}
+_GLYCAEMIA_CODES = frozenset({"R73.9", "R73.09", "E16.2", "E16.1", "E16.0"})
+
+
+def _diabetes_complications(
+    text: str, terms: Terminology, mentions: list[ConditionMention]
+) -> list[ConditionMention]:
+    absorbed: set[int] = set()
+    for mention in mentions:
+        code = mention.code
+        if not code or code[:3] not in ("E10", "E11", "E13") or code[3:] != ".9":
+            continue
+        # a parenthesis inside the clause is skipped; an unmatched ")" closes the one the diabetes is in
+        window = _PARENTHESIS.sub(lambda m: " " * len(m.group(0)), text[mention.end : mention.end + 80])
+        stop = _DIABETES_CLAUSE_END.search(window)
+        clause = window[: stop.start()] if stop else window
+        found = _DIABETES_COMPLICATION.search(clause)
+        if not found:
+            continue
+        kind = found.lastgroup or ""
+        mention.set_code(f"{code[:3]}.{_DIABETES_SUFFIX[kind]}", terms)
+        if kind in ("hyper", "hypo"):
+            end = mention.end + found.end()
+            absorbed.update(
+                id(other)
+                for other in mentions
+                if other is not mention
+                and other.code in _GLYCAEMIA_CODES
+                and mention.end <= other.start < end
+            )
+    return [m for m in mentions if id(m) not in absorbed]
+
+
+# The organism of a pneumonia, from its own line or from a respiratory culture / antigen line of the note.
+_ORGANISMS = (
+    (re.compile(r"\bklebsiella\b", re.I), "J15.0"),
+    (re.compile(r"\bmssa\b|methicillin[- ]s(?:usceptible|ensitive)", re.I), "J15.211"),
+    (re.compile(r"\bmrsa\b|methicillin[- ]resistant", re.I), "J15.212"),
+    (re.compile(r"\bpseudomonas\b", re.I), "J15.1"),
+    (
+        re.compile(r"\bs(?:trep)?\.?\s*pneumoniae\b|\bpneumococc\w*|\bstrep(?:tococcus)? pneumo\b", re.I),
+        "J13",
+    ),
+    (re.compile(r"\bh(?:aemophilus|emophilus|\.)\s*influenzae\b", re.I), "J14"),
+    (re.compile(r"\bmycoplasma\b", re.I), "J15.7"),
+)
+_RESPIRATORY_SOURCE = re.compile(
+    r"\b(?:sputum|bal\b|bronch\w*|tracheal|endotracheal|eta\b|resp(?:iratory)? (?:cx|culture)|urine "
+    r"(?:legionella |pneumococcal |strep )?antigen|pneumonia)",
+    re.I,
+)
+_BLEEDING = re.compile(r"\b(?:bleed\w*|hemorrhag\w*|haemorrhag\w*|hematemesis|melena|ugib|gib)\b", re.I)
+_ULCER_BLEEDING = {"K25.9": "K25.4", "K26.9": "K26.4", "K27.9": "K27.4", "K28.9": "K28.4"}
+_GI_BLEED_CODES = frozenset({"K92.2"})
+_INFLUENZA_PNEUMONIA = {"J10.1": ("J10.00", "J10.08"), "J11.1": ("J11.00", "J11.08")}
+
+
+def _organism_and_bleeding_codes(
+    text: str, terms: Terminology, mentions: list[ConditionMention]
+) -> list[ConditionMention]:
+    """Pneumonia with its organism (J15.0 Klebsiella, J13 pneumococcal...), influenza with pneumonia (J10.0x),
+    an ulcer that bleeds (K25.4) with the bleed of its sentence as one record."""
+    absorbed: set[int] = set()
+    organism_lines: list[str] | None = None
+    for mention in mentions:
+        code = mention.code or ""
+        line_start, line_end = text.rfind("\n", 0, mention.start) + 1, text.find("\n", mention.end)
+        line = text[line_start : len(text) if line_end < 0 else line_end]
+        if code.startswith("J18."):
+            if organism_lines is None:
+                organism_lines = [ln for ln in text.splitlines() if _RESPIRATORY_SOURCE.search(ln)]
+            found = _organism(line) or _organism("\n".join(organism_lines))
+            if found:
+                mention.set_code(found, terms)
+        elif code in _INFLUENZA_PNEUMONIA and re.search(r"\bpneumonia\b", line, re.I):
+            other = _organism(line)
+            mention.set_code(_INFLUENZA_PNEUMONIA[code][1 if other else 0], terms)
+        elif code in _ULCER_BLEEDING:
+            segment_start = max(text.rfind(". ", 0, mention.start) + 2, line_start)
+            segment_end = min(
+                x for x in (text.find(". ", mention.end), len(text) if line_end < 0 else line_end) if x >= 0
+            )
+            if _BLEEDING.search(text, segment_start, segment_end):
+                mention.set_code(_ULCER_BLEEDING[code], terms)
+                absorbed.update(
+                    id(other)
+                    for other in mentions
+                    if other.code in _GI_BLEED_CODES and segment_start <= other.start < segment_end
+                )
+                mention.start = min(
+                    [mention.start]
+                    + [
+                        o.start
+                        for o in mentions
+                        if id(o) in absorbed and segment_start <= o.start < segment_end
+                    ]
+                )
+    return [m for m in mentions if id(m) not in absorbed]
+
+
+def _organism(text: str) -> str | None:
+    found = {code for pattern, code in _ORGANISMS if pattern.search(text)}
+    return found.pop() if len(found) == 1 else None
+
+
 def _skip_item_marker(text: str, position: int, limit: int) -> int:
     marker = re.compile(r"[ \t\n]*(?:[-*•#]+|\d{1,2}[.)]|\(\d{1,2}\))?[ \t]*")
     match = marker.match(text, position, limit)
     return match.end() if match else position
+
+
+_LIST_GAP = re.compile(r"[^\d|\n(]*,\s*$")
+
+
+def _outside_sig(text: str, start: int, end: int, sig_spans: list[tuple[int, int]]) -> bool:
+    for sig_start, sig_end in sig_spans:
+        if sig_start <= start < sig_end:
+            if _LIST_GAP.match(text, sig_start, start):
+                continue
+            return False
+    return True
 
 
 def _overlaps(start: int, end: int, spans: list[tuple[int, int]]) -> bool:
@@ -422,6 +576,11 @@ _CONCEPT_FAMILIES = {
     "M19": "OA",
     "F32": "MDD",
     "F33": "MDD",
+    "J12": "PNA",
+    "J13": "PNA",
+    "J14": "PNA",
+    "J15": "PNA",
+    "J18": "PNA",
 }
 _ONE_CONCEPT_CATEGORIES = frozenset(
     [
@@ -447,13 +606,22 @@ _ONE_CONCEPT_CATEGORIES = frozenset(
         "H93",
         "C34",
         "C50",
+        "J12",
+        "J13",
+        "J14",
+        "J15",
+        "J18",
+        "R07",
+        "R60",
         "I82",
+        "E10",
+        "E11",
+        "E13",
         "O14",
         "O24",
         "O13",
         "I26",
         "K21",
-        "J18",
         "I63",
         "G43",
     ]
@@ -514,6 +682,8 @@ def _record(members: list[ConditionMention], assertion: str) -> ConditionMention
 
 
 def _unspecified(record: ConditionMention) -> bool:
+    if record.code and record.code[:3] in ("E10", "E11", "E13") and record.code[3:] == ".9":
+        return True  # "diabetes" beside "diabetes with hyperglycemia" is the same problem
     return any(c.code == record.code and "unspecified" in c.display.lower() for c in record.candidates)
 
 
@@ -532,12 +702,11 @@ def _merge_unspecified(records: list[ConditionMention]) -> list[ConditionMention
         target = None
         if code is not None and record.confidence >= CODE_CONFIDENCE_THRESHOLD:
             for other in kept:
-                same = (
+                if (
                     other.code is not None
                     and other.assertion == record.assertion
-                    and _family(other.code) == _family(code)
-                )
-                if same and (_unspecified(record) or code[:3] == "I50"):
+                    and _same_problem(record, other)
+                ):
                     target = other
                     break
         if target is None:
@@ -548,10 +717,27 @@ def _merge_unspecified(records: list[ConditionMention]) -> list[ConditionMention
     return kept
 
 
-def _specificity(record: ConditionMention) -> tuple[int, int]:
+def _same_problem(record: ConditionMention, other: ConditionMention) -> bool:
+    """`record` is a less specific wording of `other`'s problem."""
+    code, target = record.code or "", other.code or ""
+    if _family(target) == _family(code) and (_unspecified(record) or code[:3] == "I50"):
+        return True
+    # a mental disorder's unspecified wording beside its specific one: "anxiety" (F41.9) and "GAD" (F41.1)
+    if code[:1] == "F" and _unspecified(record) and code[:3] == target[:3]:
+        return True
+    if code in ("J10.1", "J11.1") and target[:3] in ("J10", "J11"):  # "flu A" beside "influenza A pneumonia"
+        return True
+    if code == "D64.9" and "D50" <= target[:3] <= "D64":  # "anemia" beside "acute blood loss anemia"
+        return True
+    # a substance use disorder beside the same disorder in remission ("AUD, moderate", "in early remission")
+    return code[:2] == "F1" and code[:5] == target[:5] and code.endswith("0") and target.endswith("1")
+
+
+def _specificity(record: ConditionMention) -> tuple[int, ...]:
     code = record.code
     if code is None:
         return (0, 0)
     if code.startswith("I50.") and len(code) == 6:
         return (2, {"3": 4, "1": 3, "2": 2}.get(code[-1], 1))
-    return (0 if _unspecified(record) else 1, len(code))
+    remission = int(code[:2] == "F1" and code.endswith("1"))
+    return (0 if _unspecified(record) else 1, len(code), remission)

@@ -244,6 +244,10 @@ def family_output(
         following = re.match(r"\s*(?:\(|in (?:his |her |the |a )?|- |, )", after, re.I)
         if following:
             relation_names = [m.group(1).lower() for m in _RELATION.finditer(after[: following.end() + 60])]
+    if not relation_names:  # "maternal asthma", "paternal DM"
+        side = re.search(r"\b(maternal|paternal)\s*$", before, re.I)
+        if side:
+            relation_names = ["mother" if side.group(1).lower() == "maternal" else "father"]
     relation_names = [{"mom": "mother", "dad": "father"}.get(r, r) for r in relation_names] or [None]
     code = None
     if condition_code:

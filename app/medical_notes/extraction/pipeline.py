@@ -66,12 +66,14 @@ def extract_structured(text: str, terms: Terminology | None = None) -> dict[str,
     )
     medications = reconciled.medications
     warnings.extend(reconciled.warnings)
-    medication_spans = [(m.start, m.block_end) for m in medication_mentions]
+    # A problem list that a drug's sig ran into ("on Eliquis, hypothyroidism, obesity") keeps its problems.
+    name_spans = [(m.start, m.name_end) for m in medication_mentions]
+    sig_spans = [(m.name_end, m.block_end) for m in medication_mentions if m.block_end > m.name_end]
     labs = find_labs(text, terms, vital_spans + [(m.start, m.end) for m in medication_mentions])
     lab_spans = [(lab["span"][0], lab["span"][1]) for lab in labs]
 
-    blocked = vital_spans + lab_spans + allergy_lines + medication_spans
-    mentions = find_condition_mentions(layout, tokens, terms, blocked)
+    blocked = vital_spans + lab_spans + allergy_lines
+    mentions = find_condition_mentions(layout, tokens, terms, blocked, sig_spans, name_spans)
     scopes = family_scopes(layout)
     family_history: list[dict[str, Any]] = []
     for mention in mentions:

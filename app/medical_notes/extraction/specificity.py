@@ -242,7 +242,11 @@ _CHEST_CONTEXT = re.compile(
     re.I,
 )
 _CVA_TENDERNESS = re.compile(r"^\s*(?:tenderness|ttp|tend\b|angle|pain)", re.I)
-_ROOM_AIR_BEFORE = re.compile(r"(?:%|\bon|\bsat\w*|\bspo2|\bo2|\bsats)\s*(?:of\s*)?$", re.I)
+_ROOM_AIR_BEFORE = re.compile(
+    r"(?:%|\bon|\bsat\w*|\bspo2|\bo2|\bsats|\b(?:back|weaned|wean|transitioned|down|titrated) to)"
+    r"\s*(?:of\s*)?$",
+    re.I,
+)
 _ROOM_AIR_AFTER = re.compile(r"^\s*(?:sat|spo2|o2|%)", re.I)
 _EXAM_AFTER = re.compile(r"^\s*(?:tubes?|exam\w*|notable|unremarkable|wnl|normal|benign|:|findings)", re.I)
 _EXAM_BEFORE = re.compile(r"\b(?:on|per|physical|during|at)\s*$", re.I)
@@ -303,4 +307,58 @@ def guarded(key: str, text: str, start: int, end: int) -> str | None:
         return "drop"
     if key == "pe" and (_EXAM_AFTER.match(after) or _EXAM_BEFORE.search(before)):
         return "drop"
+    # a two-letter abbreviation written as a word ("Hi Dr. Lund", "Ms. Diaz") is the word
+    if len(key) == 2 and text[start].isupper() and text[start + 1 : end].islower():
+        return "drop"
+    # the reaction of an allergen named before it ("PCN anaphylaxis", "sulfa -> hives") is the allergy's
+    line_start = text.rfind("\n", 0, start) + 1
+    if (
+        key in _REACTIONS
+        and _ALLERGEN_BEFORE.search(before)
+        and not _FAMILY_LINE.search(text, line_start, start)
+    ):
+        return "drop"
+    # a screening test's name with its result ("HIV/syphilis repeat: nonreactive", "HIV screen negative")
+    if _SCREEN_AFTER.match(after):
+        return "drop"
+    # an instruction's threshold, not a finding ("weight gain >2 lb in a day")
+    if key in _THRESHOLD_TERMS and _THRESHOLD_AFTER.match(after):
+        return "drop"
+    # obstetric shorthand outside a pregnancy means something else ("left AMA", "4R node")
+    if key in _OBSTETRIC_ONLY and not PREGNANCY_NOTE.search(text):
+        return "drop"
     return None
+
+
+_OBSTETRIC_ONLY = frozenset({"ama", "fgr", "ltcs"})
+_REACTIONS = frozenset(
+    {
+        "anaphylaxis",
+        "anaphylactic reaction",
+        "hives",
+        "urticaria",
+        "rash",
+        "angioedema",
+        "itching",
+        "pruritus",
+    }
+)
+_ALLERGEN_BEFORE = re.compile(
+    r"\b(?:pcn|penicillins?|sulfa|sulfonamides?|latex|contrast|iodine|peanuts?|tree nuts?|nuts?|shellfish|"
+    r"eggs?|nsaids?|cephalosporins?|\w+cillin|\w+mycin|\w+floxacin|codeine|morphine|bee stings?|"
+    r"allergy|allergic)"
+    r"[ \t]*(?:-+>?|\u2192|:|,|with|w/|causes?|caused)?[ \t]*(?:\([ \t]*)?$",
+    re.I,
+)
+_SCREEN_AFTER = re.compile(
+    r"^(?:[ \t]*/[ \t]*[\w-]+){0,5}[ \t]*(?:(?:screen(?:ing)?|repeat|serology|ab|antibody|antigen|rpr|titer|"
+    r"igg)[ \t]*)?[:=-]?[ \t]*(?:non-?reactive|reactive|non-?immune|immune)\b",
+    re.I,
+)
+_FAMILY_LINE = re.compile(
+    r"\b(?:fhx?|family|mother|father|mom|dad|sister|brother|son|daughter|aunt|uncle|grand\w+|sibling)\b", re.I
+)
+_THRESHOLD_TERMS = frozenset({"weight gain", "weight loss"})
+_THRESHOLD_AFTER = re.compile(
+    r"^[ \t]*(?:of[ \t]*)?(?:[>\u2265]|(?:more than|over|greater than|of)[ \t]+\d)", re.I
+)

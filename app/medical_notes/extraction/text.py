@@ -48,9 +48,12 @@ SECTION_NAMES: dict[str, str] = {
     "medication list": "medications",
     "home medications": "medications",
     "allergies": "allergies",
+    "all": "allergies",
+    "allergies/intolerances": "allergies",
     "allergy": "allergies",
     "drug allergies": "allergies",
     "family history": "family_history",
+    "family": "family_history",
     "fhx": "family_history",
     "fh": "family_history",
     "family hx": "family_history",
@@ -69,7 +72,21 @@ SECTION_NAMES: dict[str, str] = {
 }
 
 # Sections that notes often write on one line ("Allergies: NKDA") before going on with something else.
-ONE_LINE_SECTIONS = frozenset({"allergies", "family_history", "social_history"})
+ONE_LINE_SECTIONS = frozenset({"allergies", "family_history", "social_history", "precautions"})
+# Return precautions / warning signs under a heading of their own ("Warning signs:", "Call if:", "Call 911
+# if:", "ED precautions reviewed: ...", "When to seek care:"): what follows is what the patient does not have.
+_PRECAUTION_HEADING = re.compile(
+    r"[ \t]*(?:#{1,6}[ \t]*)?(?:[-*\u2022][ \t]*)?(?:\*\*|__)?(?:(?:strict |ed |er |emergency |return |"
+    r"bleeding |seizure |safety |fall |return to (?:the )?(?:ed|er) )?precautions?(?: (?:given|reviewed|"
+    r"discussed|provided|reviewed with (?:pt|patient|parents?|family)))?"
+    r"|warning signs(?: reviewed| discussed)?|red flags?(?: reviewed)?|reasons to (?:return|call)"
+    r"|when to (?:call|return|seek (?:care|help)|go to "
+    r"(?:the )?(?:ed|er))|(?:return|come back|go to (?:the )?(?:ed|er|l&d(?: triage)?)|seek (?:medical )?"
+    r"(?:care|attention)|call(?: 911| us| md| the (?:office|clinic)| clinic)?)(?: (?:immediately|right "
+    r"away|sooner))? (?:if|for)(?: any(?: of the following)?)?|signs to watch for|watch for)"
+    r"(?:\*\*|__)?[ \t]*:",
+    re.I,
+)
 _HEADING = re.compile(
     r"^[ \t]*(?:#{1,6}[ \t]*)?(?:\*\*|__)?(?P<name>[A-Za-z][A-Za-z /&]{0,40}?)(?:\*\*|__)?[ \t]*"
     r"(?:(?P<colon>:|[ \t][—\u2013-][ \t])(?:\*\*|__)?|(?=[ \t]*$))"
@@ -132,12 +149,32 @@ def _find_sections(text: str) -> list[Section]:
             # A bare word on its own line is a heading only when it is one of the long names
             if not (kind and (match.group("colon") or len(name) > 2 or line.strip().isupper())):
                 kind = None
+        if kind is None and _PRECAUTION_HEADING.match(line):
+            kind = "precautions"
+            match = _PRECAUTION_HEADING.match(line)
         if kind and match:
             has_content = bool(line[match.end() :].strip())
             sections.append(Section(kind, offset + match.end(), offset + len(line), offset))
-            if not has_content:
+            if kind == "precautions":
+                # the list under the heading, or the rest of its sentence; then the section around it
+                sentence_end = _SENTENCE_END.search(line, match.end())
+                if has_content and sentence_end and line[sentence_end.end() :].strip():
+                    sections.append(
+                        Section(
+                            enclosing,
+                            offset + sentence_end.end(),
+                            offset + len(line),
+                            offset + sentence_end.end(),
+                        )
+                    )
+                    inline = False
+                else:
+                    inline = True
+            elif not has_content:
                 enclosing = kind
-            inline = has_content and kind in ONE_LINE_SECTIONS
+                inline = False
+            else:
+                inline = kind in ONE_LINE_SECTIONS
         elif inline and line.strip() and not _LIST_ITEM.match(line) and not line[:1].isspace():
             sections.append(Section(enclosing, offset, offset + len(line), offset))
             inline = False
