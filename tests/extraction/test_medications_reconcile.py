@@ -81,6 +81,28 @@ def test_increase_gives_the_new_dose() -> None:
         ("Urine culture E. coli. S: ceftriaxone, R: ampicillin.", "ceftriaxone", "susceptibility"),
         ("Nursing: do not give lorazepam.", "lorazepam", "do_not_give"),
         ("Has leftover oxycodone at home, told not to take it.", "oxycodone", "not_to_take"),
+        ("No role for digoxin at present.", "digoxin", "refused"),
+        ("Naltrexone discussed again - she declines.", "naltrexone", "refused"),
+        ("No substitution with trazodone or diphenhydramine.", "diphenhydramine", "refused"),
+        ("| Percocet | pt asked for it for knee - declined | - |", "acetaminophen / oxycodone", "refused"),
+        ("Metformin 500 mg BID for prediabetes - pt declined for now.", "metformin", "refused"),
+        ("ED course: ketorolac 15 mg IV. Morphine not needed.", "morphine", "refused"),
+        ("Nifedipine ER would be next agent if needed.", "nifedipine", "hypothetical"),
+        (
+            "Warning signs reviewed (HA not relieved by Tylenol, vision change).",
+            "acetaminophen",
+            "hypothetical",
+        ),
+        ("SH: lives w/ wife (she takes warfarin).", "warfarin", "other_person"),
+        ("Wife manages his pillbox; she herself takes warfarin.", "warfarin", "other_person"),
+        ("Husband states he also had flu last week and took Tamiflu.", "oseltamivir", "other_person"),
+        ("Call clinic, do not self-restart old Xanax tabs.", "alprazolam", "do_not_give"),
+        ("Pt requested the Toradol - per MD: do NOT give ketorolac (CKD).", "ketorolac", "do_not_give"),
+        (
+            "BAL: Staphylococcus aureus\n   clindamycin ...... S\n   erythromycin ..... R\n",
+            "clindamycin",
+            "susceptibility",
+        ),
     ],
 )
 def test_not_taken(text: str, name: str, reason: str) -> None:
@@ -164,3 +186,13 @@ def test_span_stays_within_its_clause() -> None:
     text = "Takes metformin 500 mg BID, which she tolerates well despite mild nausea after large meals."
     medication = extract_structured(text)["medications"][0]
     assert text[slice(*medication["span"])] == "metformin 500 mg BID"
+
+
+def test_refusal_later_in_the_line_belongs_to_the_last_drug_before_it() -> None:
+    result = meds("Plan: continue lisinopril 10 mg daily, metformin 500 mg BID - pt declined.")
+    assert result["lisinopril"]["status"] == "active"
+    assert "metformin" not in result
+
+
+def test_patients_own_drug_when_the_pronoun_does_not_agree_with_the_relative() -> None:
+    assert "metoprolol" in meds("Husband reports she takes metoprolol 25 mg BID.")

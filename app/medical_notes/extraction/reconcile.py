@@ -75,6 +75,31 @@ _OTHER_PERSON_BEFORE = re.compile(
     rf"\b{_RELATIVE}(?:'s|s')?\b(?:(?!\b(?:she|he|pt|patient)\b)[^.;\n]){{0,50}}$|\b{_RELATIVE}'s\s+(?:\w+\s+)?$",
     re.I,
 )
+_MALE = r"(?:husband|dad|father|brother|son|grandfather|grandpa|uncle|boyfriend)"
+_FEMALE = r"(?:wife|mom|mother|sister|daughter|grandmother|grandma|aunt|girlfriend)"
+# "Husband states he also took Tamiflu", "lives w/ wife (she takes warfarin)", "Wife ...; she herself takes":
+# a pronoun that agrees with the relative named earlier in the sentence refers to the relative.
+_OTHER_PERSON_PRONOUN = re.compile(
+    rf"\b(?:{_MALE}\b[^.\n]{{0,80}}\bhe|{_FEMALE}\b[^.\n]{{0,80}}\bshe|"
+    rf"{_RELATIVE}\s*\(\s*(?:she|he|they))\b(?:\s+(?:herself|himself|also|too))?"
+    r"(?:\s+(?:\w+\s+){0,3}?(?:takes?|took|taking|uses?|used|is on|was on|had|has|got|gets|on))\b"
+    r"[^.;\n]{0,25}$",
+    re.I,
+)
+# a warning-signs / return-precautions list: the drug there is part of a symptom
+# ("HA not relieved by Tylenol")
+_PRECAUTION_LIST = re.compile(
+    r"\b(?:warning signs|return precautions|red flags?|precautions reviewed|"
+    r"return (?:to (?:the )?ed )?(?:if|for)|"
+    r"call (?:911|us|clinic|the office|the clinic) (?:if|for))\b[^.;\n]{0,120}$",
+    re.I,
+)
+# a refusal later in the line ("Percocet | pt asked for it - declined", "Metformin ... - pt declined")
+_REFUSED_LATER = re.compile(
+    r"^[^.;\n]{0,80}?(?:[-\u2013\u2014:,|]|\bpt|\bpatient)\s*(?:(?:pt|patient|she|he)\s+)?"
+    r"(?:declined|declines|refused|refuses)\b",
+    re.I,
+)
 _SUSCEPTIBILITY_CUE = re.compile(
     r"\b(?:susceptib\w*|sensitiv\w*|sens|resistan\w*|intermediate|MIC|pan-?sensitive|antibiogram)\b|"
     r"(?<![A-Za-z])[SRI]\s*(?::|=|-)\s|(?<![A-Za-z])[SRI]\s+to\s",
@@ -91,7 +116,7 @@ _ORDER_VERB = re.compile(
 _DO_NOT_GIVE = re.compile(
     r"\b(?:do not|don'?t|never|not to be|no more)\s+(?:give|"
     r"giving|administer\w*|given|"
-    r"restart|resume|re-?challenge|"
+    r"(?:self-?)?restart|(?:self-?)?resume|re-?challenge|"
     r"use)\b[^.;\n]{0,40}$|\bdid not give\b[^.;\n]{0,30}$|"
     r"\bnot given\b[^.;\n]{0,10}$|\bno\s+$|\bwithheld\s+$",
     re.I,
@@ -100,7 +125,8 @@ _NOT_TO_TAKE_BEFORE = re.compile(
     r"\b(?:told|instructed|advised|asked|reminded|counsel\w*|"
     r"educated)\b[^.;\n]{0,40}\bnot to (?:take|use|restart)\b"
     r"[^.;\n]{0,40}$|\b(?:do not|don'?t|should not|shouldn'?t|not to)\s+(?:take|use)\b[^.;\n]{0,40}$|"
-    r"\b(?:left-?over|left over|old (?:bottle|supply|pills|prescription|rx)|expired)\b[^.;\n]{0,30}$",
+    r"\b(?:left-?over|left over|old (?:bottle|supply|pills|prescription|rx)|expired)\b[^.;\n]{0,30}$|"
+    r"(?<!year )(?<!yr )(?<![-\w])(?:old|leftover|expired)\s+$",
     re.I,
 )
 _NOT_TO_TAKE_AFTER = re.compile(
@@ -113,7 +139,9 @@ _REFUSED_BEFORE = re.compile(
     r"\b(?:hold(?:ing)? off(?: on)?|would not|will not|won'?t|"
     r"not (?:to )?(?:start|add|begin|initiat\w*|restart|"
     r"resum\w*|use|prescrib\w*|order)\w*|decided against|against|declin\w*|refus\w*|defer\w*|avoid\w*|"
-    r"no indication for|not a candidate for|not recommended|"
+    r"no indication for|not a candidate for|not recommended|no role for|"
+    r"no (?:need|plan) (?:for|to (?:start|add|use))|"
+    r"no (?:substitut\w*|switch\w*|replac\w*) (?:with|to|for|by)|"
     r"contraindicat\w*|not on|not taking|never (?:took|taken|on)|"
     r"denies (?:taking|use of)|intoleran\w*|instead of|rather than|in lieu of|did not tolerate|not started)\b"
     r"(?:(?!\b(?:but|however|so|then|and start|start)\b)[^.;\n]){0,40}$",
@@ -130,11 +158,15 @@ _REFUSED_AFTER = re.compile(
     r"^\s*(?:\?\s*[-\u2013\u2014:,]*\s*(?:no|not|declined|deferred|defer|hold off)\b|"
     r"\s*\(\s*(?:not|no|declined|refused|deferred)\b|"
     r"(?:\s*[\w/]+){0,2}\s*[-\u2013\u2014:,]+\s*(?:(?:pt|patient|she|he)\s+)?(?:no\b(?!\s+change)|"
-    r"not (?:started|given|indicated|now|a candidate)|declined|refused|deferred|held off|will not|won'?t)|"
+    r"not (?:started|given|indicated|now|a candidate)|declined|declines|refused|refuses|deferred|held off|"
+    r"will not|won'?t)|"
     r"\s*(?:was |is |were )?(?:declined|refused|deferred|not started|not given|not indicated|"
-    r"not recommended|discussed but|offered but|offered and declined|contraindicated)\b)",
+    r"not recommended|discussed but|offered but|offered and declined|contraindicated|"
+    r"not needed|not required)\b)",
     re.I,
 )
+# "Nifedipine ER would be next agent if needed", "X could be added"
+_HYPOTHETICAL_AFTER = re.compile(r"^\s*(?:[\w/]+\s+){0,2}?(?:would|could|might|may) (?:be|have been)\b", re.I)
 _CONDITIONAL_AFTER = re.compile(
     r"^[^.;\n]{0,50}?\bif\b(?!\s+(?:needed|necessary|required|tolerated)\b)", re.I
 )
@@ -164,20 +196,28 @@ class Reconciled:
     warnings: list[str]
 
 
-def not_taken_reason(mention: MedicationMention, layout: NoteLayout) -> str | None:
-    """Why this mention is not the patient's own medication, or None when it is."""
+def not_taken_reason(mention: MedicationMention, layout: NoteLayout, limit: int | None = None) -> str | None:
+    """Why this mention is not the patient's own medication, or None when it is. `limit`: where the next
+    drug mention starts (a cue after it is that drug's)."""
+    limit = len(layout.text) if limit is None else limit
     text = layout.text
     segment = layout.segment_at(mention.start)
     line_start, line_end = layout.line_bounds(mention.start)
     before = text[segment.start : mention.start]
     after = re.split(r"[.;](?:\s|$)", text[mention.name_end : line_end])[0]
-    if layout.section_at(mention.start) == "family_history" or _OTHER_PERSON_BEFORE.search(before):
+    stops = [text.rfind(stop, line_start, mention.start) for stop in (". ", "! ", "? ")]
+    sentence_start = max([line_start] + [found + 2 for found in stops if found >= 0])
+    if (
+        layout.section_at(mention.start) == "family_history"
+        or _OTHER_PERSON_BEFORE.search(before)
+        or _OTHER_PERSON_PRONOUN.search(text, sentence_start, mention.start)
+    ):
         return OTHER_PERSON
     line_before = text[line_start : mention.start]
     orders = list(_ORDER_VERB.finditer(line_before))
     since_order = line_before[orders[-1].end() :] if orders else line_before
     if _SUSCEPTIBILITY_CUE.search(since_order) or _SUSCEPTIBILITY_AFTER.match(
-        text, mention.name_end, line_end
+        text[mention.name_end : line_end]
     ):
         return SUSCEPTIBILITY
     if _culture_block(layout, line_start):
@@ -186,9 +226,12 @@ def not_taken_reason(mention: MedicationMention, layout: NoteLayout) -> str | No
         return DO_NOT_GIVE
     if _NOT_TO_TAKE_BEFORE.search(before) or _NOT_TO_TAKE_AFTER.match(after):
         return NOT_TO_TAKE
-    if _REFUSED_BEFORE.search(before) or _REFUSED_AFTER.match(after):
+    later = text[mention.name_end : min(line_end, limit)]
+    if _REFUSED_BEFORE.search(before) or _REFUSED_AFTER.match(after) or _REFUSED_LATER.match(later):
         return REFUSED
-    if _HYPOTHETICAL_BEFORE.search(before):
+    if _PRECAUTION_LIST.search(line_before):
+        return HYPOTHETICAL
+    if _HYPOTHETICAL_BEFORE.search(before) or _HYPOTHETICAL_AFTER.match(after):
         return HYPOTHETICAL
     if _CONDITIONAL_AFTER.match(after) and _START_VERB_BEFORE.search(before) and not mention.as_needed:
         return HYPOTHETICAL
@@ -202,7 +245,14 @@ def _culture_block(layout: NoteLayout, line_start: int) -> bool:
     if not re.search(r"(?<![A-Za-z])[SRI](?![A-Za-z])\s*$|\b(?:sensitive|resistant|susceptible)\s*$", line):
         return False
     above = text[max(0, line_start - 300) : line_start]
-    return bool(re.search(r"\b(?:culture|cx|susceptib\w*|sensitivit\w*|isolate|organism)\b", above, re.I))
+    return bool(
+        re.search(
+            r"\b(?:culture|cx|susceptib\w*|sensitivit\w*|isolate|organism|BAL|aureus|MSSA|MRSA|coli|"
+            r"Klebsiella|Pseudomonas|Enterococc\w*|Streptococc\w*|Staphylococc\w*|Proteus|Enterobacter)\b",
+            above,
+            re.I,
+        )
+    )
 
 
 def allergy_classes(substance: str, terms: Terminology) -> tuple[set[str], set[str]]:
@@ -235,8 +285,10 @@ def reconcile(
     allergies: list[tuple[str, tuple[int, int]]],
 ) -> Reconciled:
     text = layout.text
-    for mention in mentions:
-        mention.not_taken = not_taken_reason(mention, layout)
+    for index, mention in enumerate(mentions):
+        following = mentions[index + 1].start if index + 1 < len(mentions) else None
+        mention.not_taken = not_taken_reason(mention, layout, following)
+    _same_drug_refused_nearby(mentions, text)
     _switches(mentions, text)
     _list_propagation(mentions, text)
     _plan_starts(mentions, layout)
@@ -285,6 +337,22 @@ def reconcile(
         medications.append(medication_record(group, _final_state(group, layout), text, terms))
     medications.sort(key=lambda m: m["mentions"][0]["span"][0])
     return Reconciled(medications, not_taken, issues, warnings)
+
+
+def _same_drug_refused_nearby(mentions: list[MedicationMention], text: str) -> None:
+    """ "Pt requested the Toradol ... - do NOT give ketorolac": a bare mention (no dose, no status) followed
+    in the same line by a not-given/refused mention of the same drug shares its reason."""
+    for first, second in itertools.pairwise(mentions):
+        if (
+            first.not_taken is None
+            and second.not_taken in (REFUSED, DO_NOT_GIVE, NOT_TO_TAKE)
+            and first.key == second.key
+            and first.dose is None
+            and first.status is None
+            and "\n" not in text[first.end : second.start]
+            and second.start - first.end < 120
+        ):
+            first.not_taken = second.not_taken
 
 
 def _switches(mentions: list[MedicationMention], text: str) -> None:
