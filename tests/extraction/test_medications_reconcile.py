@@ -196,3 +196,13 @@ def test_refusal_later_in_the_line_belongs_to_the_last_drug_before_it() -> None:
 
 def test_patients_own_drug_when_the_pronoun_does_not_agree_with_the_relative() -> None:
     assert "metoprolol" in meds("Husband reports she takes metoprolol 25 mg BID.")
+
+
+def test_ingredient_named_in_a_combination_products_sig_is_not_a_second_record() -> None:
+    text = (
+        "Plan:\n- Augmentin ES-600 (600 mg/42.9 mg per 5 mL), 90 mg/kg/day amoxicillin component div BID"
+        " = 640 mg PO\n"
+    )
+    result = extract_structured(text)["medications"]
+    assert [m["name"] for m in result] == ["amoxicillin / clavulanate"]
+    assert result[0]["frequency"]["code"] == "BID"

@@ -289,6 +289,7 @@ def reconcile(
         following = mentions[index + 1].start if index + 1 < len(mentions) else None
         mention.not_taken = not_taken_reason(mention, layout, following)
     _same_drug_refused_nearby(mentions, text)
+    _components(mentions, text)
     _switches(mentions, text)
     _list_propagation(mentions, text)
     _plan_starts(mentions, layout)
@@ -353,6 +354,23 @@ def _same_drug_refused_nearby(mentions: list[MedicationMention], text: str) -> N
             and second.start - first.end < 120
         ):
             first.not_taken = second.not_taken
+
+
+def _components(mentions: list[MedicationMention], text: str) -> None:
+    """ "Augmentin ES-600 (600 mg/42.9 mg per 5 mL), 90 mg/kg/day amoxicillin component div BID": an
+    ingredient named right after a combination product, in the same line, is that product's sig, not a drug
+    of its own."""
+    for product, part in itertools.pairwise(mentions):
+        if (
+            product.combination
+            and part.rxcui is not None
+            and part.rxcui in product.combination
+            and "\n" not in text[product.start : part.start]
+            and part.start - product.end < 80
+            and not part.not_taken
+        ):
+            part.rxcui, part.combination, part.product = None, product.combination, product.product
+            part.name, part.brand = product.name, product.brand
 
 
 def _switches(mentions: list[MedicationMention], text: str) -> None:
