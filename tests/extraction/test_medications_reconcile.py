@@ -206,3 +206,28 @@ def test_ingredient_named_in_a_combination_products_sig_is_not_a_second_record()
     result = extract_structured(text)["medications"]
     assert [m["name"] for m in result] == ["amoxicillin / clavulanate"]
     assert result[0]["frequency"]["code"] == "BID"
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("ED course:\n- ASA 324 mg PO given\n", "aspirin"),
+        ("ED course: ketorolac 15 mg IV x1, ondansetron 4 mg IV x1.", "ondansetron"),
+        ("Plan\n- ceftriaxone 1 g IV given; ondansetron 4 mg IV; ketorolac 15 mg IV\n", "ketorolac"),
+    ],
+)
+def test_a_dose_given_once_here_is_started_once(text: str, name: str) -> None:
+    med = meds(text)[name]
+    assert med["status"] == "started"
+    assert med["frequency"]["code"] == "once"
+
+
+def test_a_timed_nursing_administration_is_not_a_new_order() -> None:
+    med = meds("Meds: metoprolol tartrate 25 mg PO BID.\n1400 HR 61 -> metoprolol tartrate 25 mg given.\n")
+    assert med["metoprolol"]["status"] == "active"
+
+
+def test_new_rx_marker_starts_the_drug() -> None:
+    assert (
+        meds("Plan:\n- new Rx: nitroglycerin 0.4 mg SL q5min PRN\n")["nitroglycerin"]["status"] == "started"
+    )

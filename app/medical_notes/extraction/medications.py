@@ -609,7 +609,7 @@ def _duration(sig: str) -> dict[str, Any] | None:
 
 # A list's marker at the start of the line ("NEW: ...", "- STOP lisinopril", "CHANGE - ...").
 _LINE_MARKER = re.compile(
-    r"^\s*(?:[-*\u2022]|\d{1,2}[.)])?\s*\[?(NEW|START(?:ED)?|CONTINUE[DS]?|STOP(?:PED)?|DISCONTINUE[DS]?|"
+    r"^\s*(?:[-*\u2022]|\d{1,2}[.)])?\s*\[?(NEW(?:\s+(?:rx|prescriptions?|meds?|medications?))?|START(?:ED)?|CONTINUE[DS]?|STOP(?:PED)?|DISCONTINUE[DS]?|"
     r"CHANGE[DS]?|HOLD|HELD|RESUME[DS]?|INCREASE[DS]?|DECREASE[DS]?)\b\]?\s*[:\-\u2013\u2014]?",
     re.I | re.M,
 )
@@ -663,7 +663,7 @@ def _status(layout: NoteLayout, mention: MedicationMention) -> tuple[str | None,
     if marker and re.fullmatch(
         r"[\s:\-\u2013\u2014]*(?:taking\s+|these\s+)?", text[marker.end() : mention.start]
     ):
-        return _MARKER_STATUS.get(marker.group(1).lower()), False
+        return _MARKER_STATUS.get(marker.group(1).lower().split()[0]), False
     if text[line_start:line_end].lstrip().startswith("|"):  # a table row: its note cell ("started", "d/c'd")
         for pattern, status in _STATUS_PATTERNS[:4]:
             if pattern.search(text[mention.name_end : line_end]):

@@ -11,6 +11,7 @@ from typing import Any
 
 from medical_notes.extraction.medications import (
     MedicationMention,
+    _frequency,
     discharge_list,
     medication_record,
     not_taken_record,
@@ -293,6 +294,7 @@ def reconcile(
     _switches(mentions, text)
     _list_propagation(mentions, text)
     _plan_starts(mentions, layout)
+    _one_time_doses(mentions, layout)
 
     allergen_of: dict[str, tuple[str, tuple[int, int]]] = {}
     for substance, span in allergies:
@@ -414,6 +416,46 @@ def _plan_starts(mentions: list[MedicationMention], layout: NoteLayout) -> None:
         ):
             mention.status = "started"
         seen.add(mention.key)
+
+
+_GIVEN = re.compile(
+    r"\b(?:given|administered|gave|x\s?1(?!\d)|stat|at triage|in (?:the )?ED|"
+    r"first dose (?:given|here|now))\b",
+    re.I,
+)
+
+
+_TIMED_ENTRY = re.compile(
+    r"\s*(?:[-*\u2022]\s*)?(?:[01]\d|2[0-3]):?[0-5]\d(?:h|hrs)?\b(?!\s*(?:mg|mcg|g|units?|mL)\b)"
+)
+
+
+def _one_time_doses(mentions: list[MedicationMention], layout: NoteLayout) -> None:
+    """ "ASA 324 mg PO given", "ketorolac 15 mg IV x1", "ceftriaxone 1 g IV given; ondansetron 4 mg IV": a
+    dose given once here is a started order; with no frequency of its own its frequency is "once"."""
+    text = layout.text
+    for mention in mentions:
+        if mention.not_taken or mention.status not in (None, "active", "started"):
+            continue
+        line_start, line_end = layout.line_bounds(mention.start)
+        clause = re.split(r"[;.](?:\s|$)", text[mention.name_end : line_end])[0]
+        given_here = _GIVEN.search(clause)
+        # a list line whose first item says "given": its other dosed items were given too
+        given_in_line = (
+            mention.dose is not None
+            and mention.frequency is None
+            and _GIVEN.search(text[line_start:line_end])
+            and ";" in text[line_start:line_end]
+        )
+        if not (given_here or given_in_line):
+            continue
+        if _TIMED_ENTRY.match(text, line_start, line_end) and not re.search(r"\bx\s?1\b|\bonce\b", clause):
+            continue  # "1400 ... metoprolol 25 mg given": a nursing administration of a standing order
+        if mention.status_from_before and mention.status == "active":
+            continue  # "continue X ... given" keeps the patient's own order
+        mention.status = "started"
+        if mention.frequency is None and mention.dose is not None:
+            mention.frequency = _frequency("once")
 
 
 def _final_state(group: list[MedicationMention], layout: NoteLayout) -> MedicationMention:
