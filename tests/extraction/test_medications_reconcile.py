@@ -231,3 +231,23 @@ def test_new_rx_marker_starts_the_drug() -> None:
     assert (
         meds("Plan:\n- new Rx: nitroglycerin 0.4 mg SL q5min PRN\n")["nitroglycerin"]["status"] == "started"
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "dose", "frequency"),
+    [
+        (
+            "Drips: fentanyl 50 mcg/h, diltiazem gtt 10 mg/h.",
+            "fentanyl",
+            {"value": 50, "unit": "ug/h"},
+            "continuous",
+        ),
+        ("Drips: diltiazem gtt 10 mg/hr.", "diltiazem", {"value": 10, "unit": "mg/h"}, "continuous"),
+        ("Meds: diclofenac 1% gel 4 g topically QID.", "diclofenac", {"value": 4, "unit": "g"}, "QID"),
+        ("Chemo: carboplatin AUC 2 IV weekly.", "carboplatin", {"value": 2, "unit": "{AUC}"}, "weekly"),
+    ],
+)
+def test_rates_strengths_and_auc(text: str, name: str, dose: dict, frequency: str) -> None:
+    med = meds(text)[name]
+    assert med["dose"] == dose
+    assert med["frequency"]["code"] == frequency

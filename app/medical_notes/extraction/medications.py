@@ -176,6 +176,7 @@ _DURATION_UNITS = {"d": "d", "w": "wk", "m": "mo"}
 _DOSE = re.compile(
     r"(?<![\w.,/])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?|\.\d+)\s*(?:-\s*\d+(?:\.\d+)?\s*)?"
     r"((?:mg|mcg|µg|ug|units?|u|iu)\s*/\s*(?:kg|m2|m²|m\^2)(?:\s*/\s*(?:day|d|24\s?h|min|hr|h))?|"
+    r"(?:mg|mcg|µg|ug|units?|u|iu|ml|meq)\s*/\s*(?:hr|h|hour|min)|"
     r"mg|mcg|µg|ug|g|gm|grams?|milligrams?|micrograms?|ml|mL|meq|mEq|mmol|units?|iu|IU|u|puffs?|tablets?|tabs?|"
     r"capsules?|caps?|drops?|gtts?|sprays?|patch(?:es)?|%)(?![\w])",
     re.I,
@@ -373,6 +374,8 @@ def _describe(mention: MedicationMention, layout: NoteLayout, terms: Terminology
     mention.dose = _dose(sig, mention, terms)
     mention.route = _route(text[mention.start : mention.end])
     mention.frequency = _frequency(sig)
+    if mention.frequency is None and mention.dose and re.search(r"/(?:h|min)$", mention.dose["unit"]):
+        mention.frequency = _frequency("continuous")  # an infusion rate
     mention.as_needed = bool(_PRN.search(sig))
     mention.duration = _duration(sig)
 
@@ -500,7 +503,14 @@ def _dose(sig: str, mention: MedicationMention, terms: Terminology) -> dict[str,
     return {"value": int(value) if value.is_integer() else value, "unit": unit}
 
 
+_AUC = re.compile(r"\bAUC\s*(?:of\s*|=\s*)?(\d+(?:\.\d+)?)\b")
+
+
 def _dose_in(sig: str) -> dict[str, Any] | None:
+    auc = _AUC.search(sig)
+    if auc:  # carboplatin "AUC 5": a target exposure, not a mass
+        value = float(auc.group(1))
+        return {"value": int(value) if value.is_integer() else value, "unit": "{AUC}"}
     # "400 mg/5 mL" is a concentration, not a dose
     doses = [
         d
@@ -513,6 +523,9 @@ def _dose_in(sig: str) -> dict[str, Any] | None:
         if words:
             return {"value": _WORD_NUMBERS[words.group(1).lower()], "unit": _ucum_dose_unit(words.group(2))}
         return None
+    # "diclofenac 1% gel 4 g", "lidocaine 2% 10 mL": the percentage is the strength, the other is the dose
+    if any(d.group(2) != "%" for d in doses):
+        doses = [d for d in doses if d.group(2) != "%"]
     counted = [d for d in doses if d.group(2).lower().startswith(_COUNT_UNITS)]
     if not counted and words:
         return {"value": _WORD_NUMBERS[words.group(1).lower()], "unit": _ucum_dose_unit(words.group(2))}
@@ -530,7 +543,7 @@ def _ucum_dose_unit(unit: str) -> str:
         parts = unit.split("/")
         first = _ucum_dose_unit(parts[0])
         rest = [p.replace("²", "2").replace("^2", "2") for p in parts[1:]]
-        rest = ["d" if p in ("day", "24h") else "h" if p == "hr" else p for p in rest]
+        rest = ["d" if p in ("day", "24h") else "h" if p in ("hr", "hour") else p for p in rest]
         return "/".join([first, *rest])
     if unit in ("mg", "milligram", "milligrams"):
         return "mg"
