@@ -39,6 +39,15 @@ ABBREVIATIONS = {
     "toprol": "metoprolol",
     "metoprolol succinate": "metoprolol",
     "metoprolol tartrate": "metoprolol",
+    "norepi": "norepinephrine",
+    "5-fu": "fluorouracil",
+    "5fu": "fluorouracil",
+    "mag sulfate": "magnesium sulfate",
+    "mg sulfate": "magnesium sulfate",
+    "mgso4": "magnesium sulfate",
+    "glargine": "insulin glargine",
+    "lispro": "insulin lispro",
+    "aspart": "insulin aspart",
 }
 # The unit a bare number after the drug name means ("ASA 81", "Synthroid 88", "Lantus 20 qhs").
 UNIT_FOR_BARE_DOSE = {
