@@ -251,3 +251,24 @@ def test_rates_strengths_and_auc(text: str, name: str, dose: dict, frequency: st
     med = meds(text)[name]
     assert med["dose"] == dose
     assert med["frequency"]["code"] == frequency
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "route"),
+    [
+        ("Drips: propofol 30 mcg/kg/min, norepinephrine 0.06 mcg/kg/min.", "propofol", "intravenous"),
+        ("Meds: metformin 500 mg 1 tab BID.", "metformin", "oral"),
+        ("Meds: famotidine 20 mg per tube BID.", "famotidine", "oral"),
+        ("Meds: Spiriva Respimat 2.5 mcg daily.", "tiotropium", "inhaled"),
+        ("Meds: glargine 14 units qHS.", "insulin glargine", "subcutaneous"),
+        # a note that writes routes ("PO", "IV") leaves by-mouth unsaid for an oral drug
+        ("Meds: lisinopril 10 mg daily, ASA 81 mg PO daily.", "lisinopril", "oral"),
+        ("Meds: ceftriaxone 1 g q24h, ASA 81 mg PO daily.", "ceftriaxone", "intravenous"),
+    ],
+)
+def test_route_the_note_implies(text: str, name: str, route: str) -> None:
+    assert meds(text)[name]["route"] == route
+
+
+def test_no_presumed_route_in_a_note_that_never_writes_one() -> None:
+    assert meds("Meds: lisinopril 10 mg daily.")["lisinopril"]["route"] is None

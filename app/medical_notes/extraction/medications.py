@@ -92,6 +92,34 @@ NO_BARE_DOSE = frozenset(
     }
 )
 
+# Ingredients given by injection, infusion, inhalation or on the skin in practice: a sig without a route is
+# not presumed oral for these (the rest are taken by mouth when the note names no route).
+NOT_PRESUMED_ORAL = frozenset(
+    {
+        "ceftriaxone", "cefazolin", "cefepime", "ceftazidime", "piperacillin", "tazobactam", "meropenem",
+        "vancomycin", "gentamicin", "tobramycin", "ampicillin", "nafcillin", "oxacillin", "daptomycin",
+        "heparin", "enoxaparin", "fondaparinux", "norepinephrine", "epinephrine", "vasopressin",
+        "phenylephrine", "dopamine", "dobutamine", "propofol", "dexmedetomidine", "midazolam", "fentanyl",
+        "ketorolac", "naloxone", "magnesium sulfate", "sodium chloride", "carboplatin", "paclitaxel",
+        "cisplatin", "oxaliplatin", "fluorouracil", "leucovorin", "pembrolizumab", "durvalumab",
+        "epoetin alfa", "adalimumab", "semaglutide", "dulaglutide", "liraglutide", "tirzepatide",
+        "medroxyprogesterone", "levonorgestrel", "testosterone", "triamcinolone", "hydrocortisone",
+        "methylprednisolone", "dexamethasone", "morphine", "hydromorphone", "lidocaine", "nitroglycerin",
+        "sodium zirconium cyclosilicate", "cyanocobalamin", "ferric carboxymaltose", "iron sucrose",
+        "haloperidol", "lorazepam",
+    }
+)  # fmt: skip
+# ... and of those, the ones only given intravenously: a sig without a route is an infusion.
+PRESUMED_INTRAVENOUS = frozenset(
+    {
+        "ceftriaxone", "cefazolin", "cefepime", "ceftazidime", "piperacillin", "meropenem", "vancomycin",
+        "gentamicin", "tobramycin", "nafcillin", "daptomycin", "norepinephrine", "vasopressin",
+        "phenylephrine", "dopamine", "dobutamine", "propofol", "dexmedetomidine", "magnesium sulfate",
+        "carboplatin", "paclitaxel", "cisplatin", "oxaliplatin", "fluorouracil", "pembrolizumab",
+        "durvalumab", "ferric carboxymaltose", "iron sucrose",
+    }
+)  # fmt: skip
+
 ROUTES: tuple[tuple[str, str], ...] = (
     (r"by mouth|p\.?o\.?|orally|oral|per os|chewable|chewed", "oral"),
     (r"sublingual(?:ly)?|s\.?l\.?", "sublingual"),
@@ -99,7 +127,7 @@ ROUTES: tuple[tuple[str, str], ...] = (
     (r"intramuscular(?:ly)?|i\.?m\.?", "intramuscular"),
     (r"intravenous(?:ly)?|i\.?v\.?|ivpb|iv push|infusion", "intravenous"),
     (r"nebuli[sz]ed|nebuli[sz]er|nebs?", "nebulized"),
-    (r"inhaled|inhalation|inhaler|inh|mdi|hfa|dpi|puffs?", "inhaled"),
+    (r"inhaled|inhale|inhalation|inhaler|inh|mdi|hfa|dpi|puffs?", "inhaled"),
     (r"transdermal(?:ly)?|patch", "transdermal"),
     (r"topical(?:ly)?|apply|cream|ointment|gel", "topical"),
     (r"intranasal(?:ly)?|nasal spray|each nostril|per nostril|nasally", "intranasal"),
@@ -387,6 +415,50 @@ def _describe(mention: MedicationMention, layout: NoteLayout, terms: Terminology
         mention.frequency = _frequency("continuous")  # an infusion rate
     mention.as_needed = bool(_PRN.search(sig))
     mention.duration = _duration(sig)
+    if mention.route is None:
+        mention.route = _implied_route(text[mention.start : mention.end], mention)
+
+
+def presumed_route(names: list[str]) -> str | None:
+    """The route a drug is given by when the note names none: by mouth for oral drugs, intravenous for the
+    infusion-only ones, else unknown."""
+    if names and all(n in PRESUMED_INTRAVENOUS for n in names):
+        return "intravenous"
+    return "oral" if presumed_oral(names) else None
+
+
+def presumed_oral(names: list[str]) -> bool:
+    """A drug taken by mouth when the note names no route (not an injectable, inhaled or topical one)."""
+    return bool(names) and not any(
+        n in NOT_PRESUMED_ORAL or n in NO_BARE_DOSE or n.startswith("insulin") for n in names
+    )
+
+
+def _implied_route(mention_text: str, mention: MedicationMention) -> str | None:
+    """The route the form implies when the sig names none: an infusion rate or drip is intravenous, a tablet
+    or capsule oral, an inhaler device inhaled, insulin subcutaneous."""
+    unit = (mention.dose or {}).get("unit", "")
+    if re.search(r"/(?:h|min)$", unit) or re.search(r"\b(?:gtt|drip)\b", mention_text, re.I):
+        return "intravenous"
+    if unit in ("{tbl}", "{capsule}") or re.search(
+        r"\b(?:tabs?|tablets?|caps?|capsules?|ODT|chew(?:ed|able)?|liquid|suspension|elixir|syrup)\b",
+        mention_text,
+        re.I,
+    ):
+        return "oral"
+    if re.search(
+        r"\b(?:per|via|through)\s+(?:the\s+)?(?:tube|OGT|NGT|OG|NG|PEG|G-?tube|J-?tube|FT)\b",
+        mention_text,
+        re.I,
+    ):
+        return "oral"  # enteral, through a feeding tube
+    if re.search(
+        r"\b(?:ellipta|respimat|diskus|handihaler|turbuhaler|flexhaler|pressair)\b", mention_text, re.I
+    ):
+        return "inhaled"
+    if mention.name.startswith("insulin"):
+        return "subcutaneous"
+    return None
 
 
 def _trim_sig(text: str, name_end: int, end: int) -> int:

@@ -15,6 +15,7 @@ from medical_notes.extraction.medications import (
     discharge_list,
     medication_record,
     not_taken_record,
+    presumed_route,
 )
 from medical_notes.extraction.terminology import Terminology, normalize
 from medical_notes.extraction.text import NoteLayout
@@ -458,6 +459,9 @@ def _one_time_doses(mentions: list[MedicationMention], layout: NoteLayout) -> No
             mention.frequency = _frequency("once")
 
 
+_WRITES_ROUTES = re.compile(r"\b(?:PO|IV|SC|SQ|IM)\b")
+
+
 def _final_state(group: list[MedicationMention], layout: NoteLayout) -> MedicationMention:
     """Status from the last decisive mention; dose, route, frequency from the last mention that says them."""
     status: str | None = None
@@ -473,6 +477,10 @@ def _final_state(group: list[MedicationMention], layout: NoteLayout) -> Medicati
             if value is not None:
                 setattr(final, field, value)
                 break
+    if final.route is None and _WRITES_ROUTES.search(layout.text):
+        # a note that writes routes in clinical shorthand ("PO", "IV") leaves the default one unsaid
+        names = [n.strip() for n in final.name.split(" / ")]
+        final.route = presumed_route(names)
     for mention in reversed(group):
         if mention.as_needed or mention.dose is not None or mention.frequency is not None:
             final.as_needed = mention.as_needed
