@@ -272,3 +272,34 @@ def test_route_the_note_implies(text: str, name: str, route: str) -> None:
 
 def test_no_presumed_route_in_a_note_that_never_writes_one() -> None:
     assert meds("Meds: lisinopril 10 mg daily.")["lisinopril"]["route"] is None
+
+
+def test_cross_taper_schedule() -> None:
+    text = (
+        "Meds: sertraline 200 mg qAM.\n"
+        "PLAN - cross-taper sertraline -> venlafaxine XR\n"
+        " Wk 1: sertraline 100 mg + start venlafaxine XR 37.5 mg daily\n"
+        " Wk 2: sertraline 50 mg + venlafaxine XR 75 mg\n"
+        " Wk 3: stop sertraline; venlafaxine XR 75 mg\n"
+    )
+    result = meds(text)
+    assert result["sertraline"]["status"] == "changed"
+    assert result["venlafaxine"]["status"] == "started"
+    assert result["venlafaxine"]["dose"] == {"value": 37.5, "unit": "mg"}
+
+
+@pytest.mark.parametrize(
+    ("row", "name", "status"),
+    [
+        ("| alprazolam | 0.25 mg TID | decrease -> 0.25 mg BID x 2 wk, then stop |", "alprazolam", "changed"),
+        (
+            "| gabapentin | 300 mg TID (started 2023) | taper: 300 mg BID x 1 wk, then off |",
+            "gabapentin",
+            "changed",
+        ),
+        ("| atorvastatin | 80 mg | reduce to 40 mg; not stopping - has CAD |", "atorvastatin", "changed"),
+    ],
+)
+def test_table_row_decision_cell(row: str, name: str, status: str) -> None:
+    text = "| Drug | Prior | Today's decision |\n|---|---|---|\n" + row + "\n"
+    assert meds(text)[name]["status"] == status

@@ -759,9 +759,17 @@ def _status(layout: NoteLayout, mention: MedicationMention) -> tuple[str | None,
     ):
         return _MARKER_STATUS.get(marker.group(1).lower().split()[0]), False
     if text[line_start:line_end].lstrip().startswith("|"):  # a table row: its note cell ("started", "d/c'd")
-        for pattern, status in _STATUS_PATTERNS[:4]:
-            if pattern.search(text[mention.name_end : line_end]):
-                return status, False
+        # the first cue in the row decides ("decrease -> ... then stop" is a taper); "not stopping" is no cue
+        # the last cell with a cue is the decision ("| prior | today's decision |")
+        for cell in reversed(text[mention.name_end : line_end].split("|")):
+            cues = [
+                (found.start(), status)
+                for pattern, status in _STATUS_PATTERNS[:4]
+                for found in pattern.finditer(cell)
+                if not re.search(r"\b(?:not|no|never|then|until)\s+$", cell[: found.start()], re.I)
+            ]
+            if cues:
+                return min(cues)[1], False
     cues = list(_AFTER_CUE.finditer(after))
     if cues:
         word = cues[-1].group(1).lower().replace("'", "")

@@ -176,7 +176,7 @@ _START_VERB_BEFORE = re.compile(
     r"\b(?:start|add|begin|initiate|give|will|would|plan|switch|may|can|consider|rx)\w*\b[^.;\n]{0,30}$", re.I
 )
 _SWITCH_BEFORE = re.compile(
-    r"\b(?:switch\w*|chang\w*|convert\w*|transition\w*|rotat\w*|replac\w*)\s+(?:\w+\s+){0,2}?(?:from\s+)?$",
+    r"\b(?:switch\w*|cross-?\s?taper\w*|chang\w*|convert\w*|transition\w*|rotat\w*|replac\w*)\s+(?:\w+\s+){0,2}?(?:from\s+)?$",
     re.I,
 )
 _SWITCH_BETWEEN = re.compile(
@@ -388,7 +388,8 @@ def _switches(mentions: list[MedicationMention], text: str) -> None:
         if (_SWITCH_BEFORE.search(before) and _SWITCH_BETWEEN.match(between)) or _SWITCH_AFTER_VERB.match(
             between
         ):
-            first.status, first.status_from_before = "stopped", False
+            cross_taper = re.search(r"cross-?\s?taper", before + between, re.I)
+            first.status, first.status_from_before = ("changed" if cross_taper else "stopped"), False
             second.status, second.status_from_before = "started", False
 
 
@@ -462,14 +463,45 @@ def _one_time_doses(mentions: list[MedicationMention], layout: NoteLayout) -> No
 _WRITES_ROUTES = re.compile(r"\b(?:PO|IV|SC|SQ|IM)\b")
 
 
+_SCHEDULE_STEP = re.compile(
+    r"\s*(?:[-*\u2022]\s*)?(?:wk|wks|week|weeks|day|days|d|month|mo)\.?\s*\d+(?:\s*[-\u2013]\s*\d+)?\s*[:)\-\u2013]",
+    re.I,
+)
+
+
+def _schedule(group: list[MedicationMention], layout: NoteLayout) -> list[MedicationMention]:
+    """The mentions in the steps of a written schedule ("Wk 1: sertraline 100 mg + start venlafaxine ...")."""
+    return [m for m in group if _SCHEDULE_STEP.match(layout.text, layout.line_bounds(m.start)[0], m.start)]
+
+
 def _final_state(group: list[MedicationMention], layout: NoteLayout) -> MedicationMention:
-    """Status from the last decisive mention; dose, route, frequency from the last mention that says them."""
+    """Status from the last decisive mention; dose, route, frequency from the last mention that says them.
+    A written schedule (taper, cross-taper) counts from its first step: its later steps, and the "stop" that
+    ends a taper, are the plan ahead, so a drug being tapered is "changed" and a drug the schedule starts
+    keeps its first step's dose."""
+    steps = _schedule(group, layout)
+    tapered = False
+    if steps:
+        later = steps[1:]
+        tapered = group[0] not in steps and any(m.status in ("stopped", "changed") for m in later)
+        group = [m for m in group if m not in later]
+        if (
+            tapered
+            and group[-1] in steps
+            and group[-1].status == "started"
+            and not group[-1].status_from_before
+        ):
+            group[-1] = replace(
+                group[-1], status=None
+            )  # "sertraline 100 mg + start venlafaxine": the other drug's cue
     status: str | None = None
     for mention in group:
         if mention.status is not None:
             status = mention.status
         elif status in ("held", "stopped") and discharge_list(layout, mention.start):
             status = "active"  # listed again among the discharge medications: resumed
+    if tapered and status != "held":
+        status = "changed"
     final = replace(group[-1], status=status or "active")
     for field in ("dose", "route", "frequency", "duration"):
         for mention in reversed(group):
