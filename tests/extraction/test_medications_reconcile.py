@@ -303,3 +303,35 @@ def test_cross_taper_schedule() -> None:
 def test_table_row_decision_cell(row: str, name: str, status: str) -> None:
     text = "| Drug | Prior | Today's decision |\n|---|---|---|\n" + row + "\n"
     assert meds(text)[name]["status"] == status
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "status"),
+    [
+        (
+            "Meds: alendronate 70 mg weekly.\nPlan:\n5. Hold alendronate? -> no, continue.\n",
+            "alendronate",
+            "active",
+        ),
+        (
+            "Meds: Zestoretic 20-12.5 mg daily.\nPlan:\n- Hold Zestoretic on chemo days if dehydrated - "
+            "instructed; otherwise continue.\n",
+            "hydrochlorothiazide / lisinopril",
+            "active",
+        ),
+        ("Plan: stop SC heparin once apixaban begins.", "apixaban", "started"),
+        (
+            "- insulin gtt stopped 2/10 -> transitioned to glargine 14 units qHS\n",
+            "insulin glargine",
+            "started",
+        ),
+        (
+            "Lisinopril stopped on 2/3 and, after washout, Entresto 24-26 mg BID started 2/5.",
+            "lisinopril",
+            "stopped",
+        ),
+        ("Plan:\n   - holding home lisinopril and metformin\n", "metformin", "held"),
+    ],
+)
+def test_the_cue_belongs_to_its_own_drug(text: str, name: str, status: str) -> None:
+    assert meds(text)[name]["status"] == status

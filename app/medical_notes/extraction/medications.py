@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -286,6 +287,8 @@ class MedicationMention:
     frequency: dict[str, Any] | None = None
     as_needed: bool = False
     duration: dict[str, Any] | None = None
+    previous_end: int = 0  # where the drug mention before this one ends (its cues are not this drug's)
+    next_start: int = 0  # where the next drug mention starts (0: none)
 
     @property
     def key(self) -> str:
@@ -389,6 +392,13 @@ def find_medication_mentions(
                 product=product,
             )
         )
+    for previous, mention in itertools.pairwise(mentions):
+        # "holding home lisinopril and metformin": a list shares the verb before its first drug
+        joined = re.fullmatch(
+            r"\s*(?:,|/|&|\+|and|or)\s*(?:and\s+|or\s+)?|", text[previous.name_end : mention.start]
+        )
+        mention.previous_end = 0 if joined else previous.end
+        previous.next_start = mention.start
     for mention in mentions:
         _describe(mention, layout, terms)
     return mentions
@@ -739,9 +749,9 @@ def _status(layout: NoteLayout, mention: MedicationMention) -> tuple[str | None,
     text = layout.text
     segment = layout.segment_at(mention.start)
     line_start, line_end = layout.line_bounds(mention.start)
-    before = text[max(segment.start, line_start, mention.start - 60) : mention.start]
+    before = text[max(segment.start, line_start, mention.start - 60, mention.previous_end) : mention.start]
     before = re.split(r"[,;:]\s|\.\s| - |\(", before)[-1]
-    after = text[mention.name_end : min(line_end, segment.end + 1)]
+    after = text[mention.name_end : min(line_end, segment.end + 1, mention.next_start or len(text))]
     after = re.split(r"[;.](?:\s|$)", after)[0]
     # "hold warfarin tonight, then resume": the course ends active; "until the flare resolves, then stop":
     # the planned end of a course, not a stop now
@@ -750,9 +760,29 @@ def _status(layout: NoteLayout, mention: MedicationMention) -> tuple[str | None,
         if re.search(r"\b(?:resum\w*|restart\w*|continu\w*)\b", after[then.end() :], re.I):
             return "active", False
         after = after[: then.start()]
-    for pattern, status in _STATUS_PATTERNS:
-        if pattern.search(before):
-            return status, True
+    # the cue nearest the name decides ("insulin gtt stopped -> transitioned to glargine": started)
+    found_before = [
+        (found.end(), status) for pattern, status in _STATUS_PATTERNS for found in pattern.finditer(before)
+    ]
+    if found_before:
+        cue_end, status = max(found_before)
+        if re.search(
+            r"(?:->|\u2192|=>|\b(?:transitioned|switched|changed|converted)\s+(?:over\s+)?to)\b",
+            before[cue_end:],
+        ):
+            return "started", True
+        # "Hold alendronate? -> no, continue": the action proposed was rejected
+        rest_of_line = text[mention.name_end : line_end]
+        if re.match(r"\s*\?\s*[-\u2013\u2014>:,]*\s*no\b", rest_of_line, re.I):
+            return ("active" if re.search(r"\bcontinu", rest_of_line, re.I) else None), False
+        # "Hold Zestoretic on chemo days if dehydrated": a conditional instruction, not a hold now
+        if (
+            status in ("held", "stopped")
+            and re.search(r"\bif\b(?!\s+(?:needed|necessary|required))", after, re.I)
+            and re.search(r"\botherwise\s+(?:continu|resum|take)", text[mention.name_end : line_end], re.I)
+        ):
+            return "active", False
+        return status, True
     marker = _LINE_MARKER.match(text, line_start, mention.start)
     if marker and re.fullmatch(
         r"[\s:\-\u2013\u2014]*(?:taking\s+|these\s+)?", text[marker.end() : mention.start]
