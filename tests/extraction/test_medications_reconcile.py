@@ -335,3 +335,16 @@ def test_table_row_decision_cell(row: str, name: str, status: str) -> None:
 )
 def test_the_cue_belongs_to_its_own_drug(text: str, name: str, status: str) -> None:
     assert meds(text)[name]["status"] == status
+
+
+def test_discharge_list_finishes_hospital_iv_drugs_it_does_not_carry() -> None:
+    text = (
+        "Hospital course: started ceftriaxone 1 g IV q24h + azithromycin 500 mg IV daily.\n\n"
+        "Discharge meds\n"
+        "  - Augmentin 875-125 mg PO BID x 5 days (NEW; replaces ceftriaxone)\n"
+        "  - albuterol HFA 2 puffs q4h PRN\n"
+    )
+    result = meds(text)
+    assert result["ceftriaxone"]["status"] == "stopped"
+    assert result["azithromycin"]["status"] == "stopped"
+    assert result["amoxicillin / clavulanate"]["status"] == "started"

@@ -760,6 +760,8 @@ def _status(layout: NoteLayout, mention: MedicationMention) -> tuple[str | None,
         if re.search(r"\b(?:resum\w*|restart\w*|continu\w*)\b", after[then.end() :], re.I):
             return "active", False
         after = after[: then.start()]
+    if re.search(r"\b(?:replaces|replacing|in place of|switched from|changed from)\s+$", before, re.I):
+        return "stopped", False  # "Augmentin ... (NEW; replaces ceftriaxone)"
     # the cue nearest the name decides ("insulin gtt stopped -> transitioned to glargine": started)
     found_before = [
         (found.end(), status) for pattern, status in _STATUS_PATTERNS for found in pattern.finditer(before)

@@ -336,9 +336,19 @@ def reconcile(
             continue
         groups.setdefault(mention.key, []).append(mention)
 
+    has_discharge_list = any(discharge_list(layout, m.start) for m in mentions)
     medications = []
     for group in groups.values():
-        medications.append(medication_record(group, _final_state(group, layout), text, terms))
+        final = _final_state(group, layout)
+        if (
+            has_discharge_list
+            and final.route == "intravenous"
+            and final.status in ("started", "active")
+            and not any(discharge_list(layout, m.start) for m in group)
+        ):
+            # an IV drug of the hospital stay that the discharge medication list does not carry: finished
+            final.status = "stopped"
+        medications.append(medication_record(group, final, text, terms))
     medications.sort(key=lambda m: m["mentions"][0]["span"][0])
     return Reconciled(medications, not_taken, issues, warnings)
 
