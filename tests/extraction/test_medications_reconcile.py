@@ -348,3 +348,21 @@ def test_discharge_list_finishes_hospital_iv_drugs_it_does_not_carry() -> None:
     assert result["ceftriaxone"]["status"] == "stopped"
     assert result["azithromycin"]["status"] == "stopped"
     assert result["amoxicillin / clavulanate"]["status"] == "started"
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "status"),
+    [
+        ("Overnight: Vasopressin OFF at 0200.", "vasopressin", "stopped"),
+        ("Levophed weaned from 0.18 to 0.06 mcg/kg/min.", "norepinephrine", "changed"),
+        ("Dexmedetomidine swapped in for propofol.", "propofol", "stopped"),
+        (
+            "Allergies: NKDA - no reaction to amoxicillin in past.\n"
+            "Plan:\n - Amoxicillin 90 mg/kg/day div BID\n",
+            "amoxicillin",
+            "started",
+        ),
+    ],
+)
+def test_icu_and_plan_status(text: str, name: str, status: str) -> None:
+    assert meds(text)[name]["status"] == status

@@ -737,7 +737,7 @@ _AFTER_CUE = re.compile(
     r"(?:^|[\s(\[,:\-\u2013\u2014])(?:was |were |is |has been |been |to be |will be )?"
     r"(held|on hold|hold|stopped|stop|discontinued|discontinue|d/c'?d|d/c|dc'?d|resumed|resume|restarted|"
     r"restart|increased|increase|decreased|decrease|reduced|tapered|taper|changed|started|start|new|"
-    r"continued|continue|completed)\b(?!\s+(?:in|on)\s+\d{4}|\s+\d+\s+(?:years?|months?|yrs?)\s+ago)",
+    r"continued|continue|completed|OFF|weaned|weaning)\b(?!\s+(?:in|on)\s+\d{4}|\s+\d+\s+(?:years?|months?|yrs?)\s+ago)",
     re.I,
 )
 
@@ -760,7 +760,11 @@ def _status(layout: NoteLayout, mention: MedicationMention) -> tuple[str | None,
         if re.search(r"\b(?:resum\w*|restart\w*|continu\w*)\b", after[then.end() :], re.I):
             return "active", False
         after = after[: then.start()]
-    if re.search(r"\b(?:replaces|replacing|in place of|switched from|changed from)\s+$", before, re.I):
+    if re.search(
+        r"\b(?:replaces|replacing|in place of|switched from|changed from|swapped (?:in |out )?for)\s+$",
+        text[line_start : mention.start],
+        re.I,
+    ):
         return "stopped", False  # "Augmentin ... (NEW; replaces ceftriaxone)"
     # the cue nearest the name decides ("insulin gtt stopped -> transitioned to glargine": started)
     found_before = [
@@ -823,7 +827,9 @@ def _after_status(word: str) -> str | None:
         return "stopped"
     if word.startswith(("resum", "restart", "continu")):
         return "active"
-    if word.startswith(("increas", "decreas", "reduc", "taper", "chang")):
+    if word == "off":
+        return "stopped"
+    if word.startswith(("increas", "decreas", "reduc", "taper", "chang", "wean")):
         return "changed"
     if word in ("started", "start", "new"):
         return "started"

@@ -427,7 +427,9 @@ def _plan_starts(mentions: list[MedicationMention], layout: NoteLayout) -> None:
             and layout.section_at(mention.start) in ("plan", "assessment_plan")
         ):
             mention.status = "started"
-        seen.add(mention.key)
+        # a bare name outside the medication list ("no reaction to amoxicillin in past") is no current order
+        if mention.status or mention.details or layout.section_at(mention.start) == "medications":
+            seen.add(mention.key)
 
 
 _GIVEN = re.compile(
