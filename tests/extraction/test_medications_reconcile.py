@@ -366,3 +366,17 @@ def test_discharge_list_finishes_hospital_iv_drugs_it_does_not_carry() -> None:
 )
 def test_icu_and_plan_status(text: str, name: str, status: str) -> None:
     assert meds(text)[name]["status"] == status
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "frequency"),
+    [
+        ("Plan: weekly carboplatin AUC 2 + paclitaxel 45 mg/m2 IV x 6 wk.", "paclitaxel", "weekly"),
+        ("Plan: taper sertraline to 100 mg x 1 wk.", "sertraline", None),
+        ("Meds: KCl 10 mEq daily.\nPlan: resume KCl once refilled.", "potassium chloride", "daily"),
+        ("ED: magnesium sulfate 2 g IV x1.", "magnesium sulfate", "once"),
+    ],
+)
+def test_frequency_words(text: str, name: str, frequency: str | None) -> None:
+    found = meds(text)[name]["frequency"]
+    assert (found or {}).get("code") == frequency

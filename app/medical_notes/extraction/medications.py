@@ -198,7 +198,16 @@ FREQUENCIES: tuple[tuple[str, str, int, float, str, str | None], ...] = (
         None,
     ),
     (r"continuous(?:ly)?|continuous infusion", "continuous", 1, 1, "h", None),
-    (r"once|one time|single dose|x\s?1(?!\d)|stat", "once", 1, 0, "", None),
+    # "once" as a conjunction ("KCl once refilled") and "x 1 wk" (a duration) are not a single dose
+    (
+        r"once(?!\s+(?!daily|weekly|a\b|per\b|only\b|now\b|today\b|dose\b)[a-z]{2,})|one time|single dose|"
+        r"x\s?1(?!\d)(?!\s*(?:wks?|weeks?|days?|d\b|mos?\b|months?|hrs?\b|h\b))|stat",
+        "once",
+        1,
+        0,
+        "",
+        None,
+    ),
 )
 _FREQUENCY_PATTERNS = [
     (re.compile(rf"(?<![\w/])(?:{p})(?![\w/])", re.IGNORECASE), code, n, period, unit, when)
@@ -289,6 +298,7 @@ class MedicationMention:
     duration: dict[str, Any] | None = None
     previous_end: int = 0  # where the drug mention before this one ends (its cues are not this drug's)
     next_start: int = 0  # where the next drug mention starts (0: none)
+    regimen_frequency: bool = False  # "weekly carboplatin ... + paclitaxel": a frequency for the regimen
 
     @property
     def key(self) -> str:
@@ -401,6 +411,14 @@ def find_medication_mentions(
         previous.next_start = mention.start
     for mention in mentions:
         _describe(mention, layout, terms)
+    for previous, mention in itertools.pairwise(mentions):
+        # "weekly carboplatin AUC 2 + paclitaxel 45 mg/m2": a regimen joined by "+" shares its frequency
+        if (
+            mention.frequency is None
+            and previous.regimen_frequency
+            and re.fullmatch(r"[^\n;.]{0,25}\+\s*", text[previous.name_end : mention.start])
+        ):
+            mention.frequency = previous.frequency
     return mentions
 
 
@@ -423,6 +441,13 @@ def _describe(mention: MedicationMention, layout: NoteLayout, terms: Terminology
     mention.frequency = _frequency(sig)
     if mention.frequency is None and mention.dose and re.search(r"/(?:h|min)$", mention.dose["unit"]):
         mention.frequency = _frequency("continuous")  # an infusion rate
+    if mention.frequency is None:  # "weekly carboplatin AUC 2": the frequency before the name
+        before = re.search(
+            r"\b(weekly|daily|nightly|monthly)\s+$", text[max(0, mention.start - 12) : mention.start], re.I
+        )
+        if before:
+            mention.frequency = _frequency(before.group(1))
+            mention.regimen_frequency = True
     mention.as_needed = bool(_PRN.search(sig))
     mention.duration = _duration(sig)
     if mention.route is None:

@@ -433,7 +433,8 @@ def _plan_starts(mentions: list[MedicationMention], layout: NoteLayout) -> None:
 
 
 _GIVEN = re.compile(
-    r"\b(?:given|administered|gave|x\s?1(?!\d)|stat|at triage|in (?:the )?ED|"
+    r"\b(?:given|administered|gave|x\s?1(?!\d)(?!\s*(?:wks?|weeks?|days?|d\b|mos?\b|months?))|stat|"
+    r"at triage|in (?:the )?ED|"
     r"first dose (?:given|here|now))\b",
     re.I,
 )
