@@ -380,3 +380,25 @@ def test_icu_and_plan_status(text: str, name: str, status: str) -> None:
 def test_frequency_words(text: str, name: str, frequency: str | None) -> None:
     found = meds(text)[name]["frequency"]
     assert (found or {}).get("code") == frequency
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "dose", "frequency"),
+    [
+        (
+            "- carvedilol (Coreg) 12.5 mg BID -> 25 mg PO BID",
+            "carvedilol",
+            {"value": 25, "unit": "mg"},
+            "BID",
+        ),
+        ("- furosemide 40 mg PO daily -> 40 mg PO BID", "furosemide", {"value": 40, "unit": "mg"}, "BID"),
+        ("| pantoprazole 40 mg | NEW | 1 tab PO BID |", "pantoprazole", {"value": 40, "unit": "mg"}, "BID"),
+        ("Meds: Flovent HFA 44 mcg 2 puffs BID.", "fluticasone", {"value": 2, "unit": "{puff}"}, "BID"),
+    ],
+)
+def test_new_dose_after_an_arrow_and_tablet_strength(
+    text: str, name: str, dose: dict, frequency: str
+) -> None:
+    med = meds(text)[name]
+    assert med["dose"] == dose
+    assert med["frequency"]["code"] == frequency

@@ -438,7 +438,8 @@ def _describe(mention: MedicationMention, layout: NoteLayout, terms: Terminology
     mention.status, mention.status_from_before = _status(layout, mention)
     mention.dose = _dose(sig, mention, terms)
     mention.route = _route(text[mention.start : mention.end])
-    mention.frequency = _frequency(sig)
+    arrow = re.search(r"(?:->|\u2192|=>)\s*(?=\d)", sig)
+    mention.frequency = (arrow and _frequency(sig[arrow.end() :])) or _frequency(sig)
     if mention.frequency is None and mention.dose and re.search(r"/(?:h|min)$", mention.dose["unit"]):
         mention.frequency = _frequency("continuous")  # an infusion rate
     if mention.frequency is None:  # "weekly carboplatin AUC 2": the frequency before the name
@@ -593,12 +594,14 @@ def not_taken_record(mention: MedicationMention, text: str, terms: Terminology) 
 
 def _dose(sig: str, mention: MedicationMention, terms: Terminology) -> dict[str, Any] | None:
     # "increase to 20 mg", "decrease from 40 to 20 mg": the new dose
-    changed = re.search(r"\bto\s+(?=\d)", sig)
+    single = mention.product is None
+    # "12.5 mg BID -> 25 mg PO BID": the dose after the arrow is the new one
+    changed = re.search(r"\bto\s+(?=\d)", sig) or re.search(r"(?:->|\u2192|=>)\s*(?=\d)", sig)
     if changed:
-        found = _dose_in(sig[changed.end() :])
+        found = _dose_in(sig[changed.end() :], prefer_mass=single)
         if found is not None:
             return found
-    found = _dose_in(sig)
+    found = _dose_in(sig, prefer_mass=single)
     if found is not None:
         return found
     if mention.product is not None:
@@ -622,7 +625,8 @@ def _dose(sig: str, mention: MedicationMention, terms: Terminology) -> dict[str,
 _AUC = re.compile(r"\bAUC\s*(?:of\s*|=\s*)?(\d+(?:\.\d+)?)\b")
 
 
-def _dose_in(sig: str) -> dict[str, Any] | None:
+def _dose_in(sig: str, prefer_mass: bool = False) -> dict[str, Any] | None:
+    """The dose in a sig. `prefer_mass`: a single-ingredient drug's "40 mg ... 1 tab" dose is the 40 mg."""
     auc = _AUC.search(sig)
     if auc:  # carboplatin "AUC 5": a target exposure, not a mass
         value = float(auc.group(1))
@@ -643,6 +647,12 @@ def _dose_in(sig: str) -> dict[str, Any] | None:
     if any(d.group(2) != "%" for d in doses):
         doses = [d for d in doses if d.group(2) != "%"]
     counted = [d for d in doses if d.group(2).lower().startswith(_COUNT_UNITS)]
+    if (
+        prefer_mass
+        and len(counted) < len(doses)
+        and all(d.group(2).lower().startswith(("tab", "cap")) for d in counted)
+    ):
+        counted = []  # a tablet's strength is the dose; a puff's strength is not
     if not counted and words:
         return {"value": _WORD_NUMBERS[words.group(1).lower()], "unit": _ucum_dose_unit(words.group(2))}
     chosen = counted[0] if counted else doses[0]
