@@ -402,3 +402,15 @@ def test_new_dose_after_an_arrow_and_tablet_strength(
     med = meds(text)[name]
     assert med["dose"] == dose
     assert med["frequency"]["code"] == frequency
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "All: codeine (N/V)\nMeds: lisinopril 10 mg daily.",
+        "ALL: NKDA. Intol: codeine (myalgias).\nMeds: lisinopril 10 mg daily.",
+        "ALLERGY/ADR: codeine - acute dystonia (2020)\nMeds: lisinopril 10 mg daily.",
+    ],
+)
+def test_an_allergy_or_intolerance_entry_is_not_a_medication(text: str) -> None:
+    assert list(meds(text)) == ["lisinopril"]

@@ -327,6 +327,15 @@ def drug_index(terms: Terminology) -> PhraseIndex:
 _COMBINATION_JOINERS = ("-", "/", " / ", "\u2013", " + ", "+", " and ", " & ")
 
 
+# "All: codeine (N/V)", "Intol: atorvastatin (myalgias)", "ALLERGY/ADR: haloperidol - dystonia": an allergy
+# or intolerance entry on the line, not a medication
+_ALLERGY_LABEL = re.compile(
+    r"(?:^|[.;|]\s*)\s*(?:all|allerg\w*|intol\w*|adrs?|allergy/adr|adverse (?:drug )?reactions?|"
+    r"drug allerg\w*|sensitivities)\s*:[^:.;]*$",
+    re.I | re.M,
+)
+
+
 def find_medication_mentions(
     layout: NoteLayout, tokens: list[Token], terms: Terminology, allergy_spans: list[tuple[int, int]]
 ) -> list[MedicationMention]:
@@ -334,7 +343,9 @@ def find_medication_mentions(
     matches = [
         m
         for m in find_phrases(text, tokens, drug_index(terms))
-        if layout.section_at(m.start) != "allergies" and not any(s <= m.start < e for s, e in allergy_spans)
+        if layout.section_at(m.start) != "allergies"
+        and not any(s <= m.start < e for s, e in allergy_spans)
+        and not _ALLERGY_LABEL.search(text, layout.line_bounds(m.start)[0], m.start)
     ]
     mentions: list[MedicationMention] = []
     skip_until = -1
