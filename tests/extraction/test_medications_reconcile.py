@@ -414,3 +414,25 @@ def test_new_dose_after_an_arrow_and_tablet_strength(
 )
 def test_an_allergy_or_intolerance_entry_is_not_a_medication(text: str) -> None:
     assert list(meds(text)) == ["lisinopril"]
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("Meds: PNV daily, Zofran - no longer taking (N/V resolved).", "ondansetron"),
+        ("Meds: Colace 100 mg prn.", "docusate"),
+        ("Plan: 5-FU 400 mg/m2 IV bolus D1.", "fluorouracil"),
+        ("Meds: vitamin D 1000 IU daily.", "cholecalciferol"),
+        ("Started duonebs q4h.", "albuterol / ipratropium"),
+    ],
+)
+def test_more_names(text: str, name: str) -> None:
+    assert name in meds(text)
+
+
+def test_a_finding_or_lab_named_after_a_drug_is_not_the_drug() -> None:
+    assert meds("Vitamin D deficiency - suspected, check Vitamin D 25-OH level.") == {}
+
+
+def test_no_longer_taking_is_stopped() -> None:
+    assert meds("Meds: Zofran - no longer taking.")["ondansetron"]["status"] == "stopped"

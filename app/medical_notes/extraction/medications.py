@@ -42,6 +42,8 @@ ABBREVIATIONS = {
     "metoprolol tartrate": "metoprolol",
     "norepi": "norepinephrine",
     "5-fu": "fluorouracil",
+    "5 fu": "fluorouracil",
+    "vitamin d": "cholecalciferol",
     "5fu": "fluorouracil",
     "mag sulfate": "magnesium sulfate",
     "mg sulfate": "magnesium sulfate",
@@ -336,6 +338,12 @@ _ALLERGY_LABEL = re.compile(
 )
 
 
+# "Vitamin D deficiency", "B12 level", "lithium toxicity": a finding or a lab, not the drug
+_NOT_A_DRUG_AFTER = re.compile(
+    r"\s+(?:25-?\s?(?:oh|hydroxy)\s+)?(?:deficiency|deficient|insufficiency|toxicity|levels?)\b", re.I
+)
+
+
 def find_medication_mentions(
     layout: NoteLayout, tokens: list[Token], terms: Terminology, allergy_spans: list[tuple[int, int]]
 ) -> list[MedicationMention]:
@@ -346,6 +354,7 @@ def find_medication_mentions(
         if layout.section_at(m.start) != "allergies"
         and not any(s <= m.start < e for s, e in allergy_spans)
         and not _ALLERGY_LABEL.search(text, layout.line_bounds(m.start)[0], m.start)
+        and not _NOT_A_DRUG_AFTER.match(text, m.end)
     ]
     mentions: list[MedicationMention] = []
     skip_until = -1
@@ -499,6 +508,8 @@ def _implied_route(mention_text: str, mention: MedicationMention) -> str | None:
         re.I,
     ):
         return "oral"  # enteral, through a feeding tube
+    if re.search(r"nebs?\b|nebuli", mention_text, re.I):
+        return "nebulized"
     if re.search(
         r"\b(?:ellipta|respimat|diskus|handihaler|turbuhaler|flexhaler|pressair)\b", mention_text, re.I
     ):
@@ -783,7 +794,8 @@ _AFTER_CUE = re.compile(
     r"(?:^|[\s(\[,:\-\u2013\u2014])(?:was |were |is |has been |been |to be |will be )?"
     r"(held|on hold|hold|stopped|stop|discontinued|discontinue|d/c'?d|d/c|dc'?d|resumed|resume|restarted|"
     r"restart|increased|increase|decreased|decrease|reduced|tapered|taper|changed|started|start|new|"
-    r"continued|continue|completed|OFF|weaned|weaning)\b(?!\s+(?:in|on)\s+\d{4}|\s+\d+\s+(?:years?|months?|yrs?)\s+ago)",
+    r"continued|continue|completed|OFF|weaned|weaning|no longer taking|no longer on)\b"
+    r"(?!\s+(?:in|on)\s+\d{4}|\s+\d+\s+(?:years?|months?|yrs?)\s+ago)",
     re.I,
 )
 
@@ -873,7 +885,7 @@ def _after_status(word: str) -> str | None:
         return "stopped"
     if word.startswith(("resum", "restart", "continu")):
         return "active"
-    if word == "off":
+    if word == "off" or word.startswith("no longer"):
         return "stopped"
     if word.startswith(("increas", "decreas", "reduc", "taper", "chang", "wean")):
         return "changed"

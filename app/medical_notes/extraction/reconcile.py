@@ -159,7 +159,7 @@ _HYPOTHETICAL_BEFORE = re.compile(
 _REFUSED_AFTER = re.compile(
     r"^\s*(?:\?\s*[-\u2013\u2014:,]*\s*(?:no|not|declined|deferred|defer|hold off)\b|"
     r"\s*\(\s*(?:not|no|declined|refused|deferred)\b|"
-    r"(?:\s*[\w/]+){0,2}\s*[-\u2013\u2014:,]+\s*(?:(?:pt|patient|she|he)\s+)?(?:no\b(?!\s+change)|"
+    r"(?:\s*[\w/]+){0,2}\s*[-\u2013\u2014:,]+\s*(?:(?:pt|patient|she|he)\s+)?(?:no\b(?!\s+(?:change|longer))|"
     r"not (?:started|given|indicated|now|a candidate)|declined|declines|refused|refuses|deferred|held off|"
     r"will not|won'?t)|"
     r"\s*(?:was |is |were )?(?:declined|refused|deferred|not started|not given|not indicated|"
