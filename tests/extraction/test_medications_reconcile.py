@@ -420,7 +420,6 @@ def test_an_allergy_or_intolerance_entry_is_not_a_medication(text: str) -> None:
     ("text", "name"),
     [
         ("Meds: PNV daily, Zofran - no longer taking (N/V resolved).", "ondansetron"),
-        ("Meds: Colace 100 mg prn.", "docusate"),
         ("Plan: 5-FU 400 mg/m2 IV bolus D1.", "fluorouracil"),
         ("Meds: vitamin D 1000 IU daily.", "cholecalciferol"),
         ("Started duonebs q4h.", "albuterol / ipratropium"),
