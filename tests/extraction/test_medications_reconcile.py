@@ -81,6 +81,28 @@ def test_increase_gives_the_new_dose() -> None:
         ("Urine culture E. coli. S: ceftriaxone, R: ampicillin.", "ceftriaxone", "susceptibility"),
         ("Nursing: do not give lorazepam.", "lorazepam", "do_not_give"),
         ("Has leftover oxycodone at home, told not to take it.", "oxycodone", "not_to_take"),
+        ("No role for digoxin at present.", "digoxin", "refused"),
+        ("Naltrexone discussed again - she declines.", "naltrexone", "refused"),
+        ("No substitution with trazodone or diphenhydramine.", "diphenhydramine", "refused"),
+        ("| Percocet | pt asked for it for knee - declined | - |", "acetaminophen / oxycodone", "refused"),
+        ("Metformin 500 mg BID for prediabetes - pt declined for now.", "metformin", "refused"),
+        ("ED course: ketorolac 15 mg IV. Morphine not needed.", "morphine", "refused"),
+        ("Nifedipine ER would be next agent if needed.", "nifedipine", "hypothetical"),
+        (
+            "Warning signs reviewed (HA not relieved by Tylenol, vision change).",
+            "acetaminophen",
+            "hypothetical",
+        ),
+        ("SH: lives w/ wife (she takes warfarin).", "warfarin", "other_person"),
+        ("Wife manages his pillbox; she herself takes warfarin.", "warfarin", "other_person"),
+        ("Husband states he also had flu last week and took Tamiflu.", "oseltamivir", "other_person"),
+        ("Call clinic, do not self-restart old Xanax tabs.", "alprazolam", "do_not_give"),
+        ("Pt requested the Toradol - per MD: do NOT give ketorolac (CKD).", "ketorolac", "do_not_give"),
+        (
+            "BAL: Staphylococcus aureus\n   clindamycin ...... S\n   erythromycin ..... R\n",
+            "clindamycin",
+            "susceptibility",
+        ),
     ],
 )
 def test_not_taken(text: str, name: str, reason: str) -> None:
@@ -164,3 +186,252 @@ def test_span_stays_within_its_clause() -> None:
     text = "Takes metformin 500 mg BID, which she tolerates well despite mild nausea after large meals."
     medication = extract_structured(text)["medications"][0]
     assert text[slice(*medication["span"])] == "metformin 500 mg BID"
+
+
+def test_refusal_later_in_the_line_belongs_to_the_last_drug_before_it() -> None:
+    result = meds("Plan: continue lisinopril 10 mg daily, metformin 500 mg BID - pt declined.")
+    assert result["lisinopril"]["status"] == "active"
+    assert "metformin" not in result
+
+
+def test_patients_own_drug_when_the_pronoun_does_not_agree_with_the_relative() -> None:
+    assert "metoprolol" in meds("Husband reports she takes metoprolol 25 mg BID.")
+
+
+def test_ingredient_named_in_a_combination_products_sig_is_not_a_second_record() -> None:
+    text = (
+        "Plan:\n- Augmentin ES-600 (600 mg/42.9 mg per 5 mL), 90 mg/kg/day amoxicillin component div BID"
+        " = 640 mg PO\n"
+    )
+    result = extract_structured(text)["medications"]
+    assert [m["name"] for m in result] == ["amoxicillin / clavulanate"]
+    assert result[0]["frequency"]["code"] == "BID"
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("ED course:\n- ASA 324 mg PO given\n", "aspirin"),
+        ("ED course: ketorolac 15 mg IV x1, ondansetron 4 mg IV x1.", "ondansetron"),
+        ("Plan\n- ceftriaxone 1 g IV given; ondansetron 4 mg IV; ketorolac 15 mg IV\n", "ketorolac"),
+    ],
+)
+def test_a_dose_given_once_here_is_started_once(text: str, name: str) -> None:
+    med = meds(text)[name]
+    assert med["status"] == "started"
+    assert med["frequency"]["code"] == "once"
+
+
+def test_a_timed_nursing_administration_is_not_a_new_order() -> None:
+    med = meds("Meds: metoprolol tartrate 25 mg PO BID.\n1400 HR 61 -> metoprolol tartrate 25 mg given.\n")
+    assert med["metoprolol"]["status"] == "active"
+
+
+def test_new_rx_marker_starts_the_drug() -> None:
+    assert (
+        meds("Plan:\n- new Rx: nitroglycerin 0.4 mg SL q5min PRN\n")["nitroglycerin"]["status"] == "started"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "dose", "frequency"),
+    [
+        (
+            "Drips: fentanyl 50 mcg/h, diltiazem gtt 10 mg/h.",
+            "fentanyl",
+            {"value": 50, "unit": "ug/h"},
+            "continuous",
+        ),
+        ("Drips: diltiazem gtt 10 mg/hr.", "diltiazem", {"value": 10, "unit": "mg/h"}, "continuous"),
+        ("Meds: diclofenac 1% gel 4 g topically QID.", "diclofenac", {"value": 4, "unit": "g"}, "QID"),
+        ("Chemo: carboplatin AUC 2 IV weekly.", "carboplatin", {"value": 2, "unit": "{AUC}"}, "weekly"),
+    ],
+)
+def test_rates_strengths_and_auc(text: str, name: str, dose: dict, frequency: str) -> None:
+    med = meds(text)[name]
+    assert med["dose"] == dose
+    assert med["frequency"]["code"] == frequency
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "route"),
+    [
+        ("Drips: propofol 30 mcg/kg/min, norepinephrine 0.06 mcg/kg/min.", "propofol", "intravenous"),
+        ("Meds: metformin 500 mg 1 tab BID.", "metformin", "oral"),
+        ("Meds: famotidine 20 mg per tube BID.", "famotidine", "oral"),
+        ("Meds: Spiriva Respimat 2.5 mcg daily.", "tiotropium", "inhaled"),
+        ("Meds: glargine 14 units qHS.", "insulin glargine", "subcutaneous"),
+        # a note that writes routes ("PO", "IV") leaves by-mouth unsaid for an oral drug
+        ("Meds: lisinopril 10 mg daily, ASA 81 mg PO daily.", "lisinopril", "oral"),
+        ("Meds: ceftriaxone 1 g q24h, ASA 81 mg PO daily.", "ceftriaxone", "intravenous"),
+    ],
+)
+def test_route_the_note_implies(text: str, name: str, route: str) -> None:
+    assert meds(text)[name]["route"] == route
+
+
+def test_no_presumed_route_in_a_note_that_never_writes_one() -> None:
+    assert meds("Meds: lisinopril 10 mg daily.")["lisinopril"]["route"] is None
+
+
+def test_cross_taper_schedule() -> None:
+    text = (
+        "Meds: sertraline 200 mg qAM.\n"
+        "PLAN - cross-taper sertraline -> venlafaxine XR\n"
+        " Wk 1: sertraline 100 mg + start venlafaxine XR 37.5 mg daily\n"
+        " Wk 2: sertraline 50 mg + venlafaxine XR 75 mg\n"
+        " Wk 3: stop sertraline; venlafaxine XR 75 mg\n"
+    )
+    result = meds(text)
+    assert result["sertraline"]["status"] == "changed"
+    assert result["venlafaxine"]["status"] == "started"
+    assert result["venlafaxine"]["dose"] == {"value": 37.5, "unit": "mg"}
+
+
+@pytest.mark.parametrize(
+    ("row", "name", "status"),
+    [
+        ("| alprazolam | 0.25 mg TID | decrease -> 0.25 mg BID x 2 wk, then stop |", "alprazolam", "changed"),
+        (
+            "| gabapentin | 300 mg TID (started 2023) | taper: 300 mg BID x 1 wk, then off |",
+            "gabapentin",
+            "changed",
+        ),
+        ("| atorvastatin | 80 mg | reduce to 40 mg; not stopping - has CAD |", "atorvastatin", "changed"),
+    ],
+)
+def test_table_row_decision_cell(row: str, name: str, status: str) -> None:
+    text = "| Drug | Prior | Today's decision |\n|---|---|---|\n" + row + "\n"
+    assert meds(text)[name]["status"] == status
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "status"),
+    [
+        (
+            "Meds: alendronate 70 mg weekly.\nPlan:\n5. Hold alendronate? -> no, continue.\n",
+            "alendronate",
+            "active",
+        ),
+        (
+            "Meds: Zestoretic 20-12.5 mg daily.\nPlan:\n- Hold Zestoretic on chemo days if dehydrated - "
+            "instructed; otherwise continue.\n",
+            "hydrochlorothiazide / lisinopril",
+            "active",
+        ),
+        ("Plan: stop SC heparin once apixaban begins.", "apixaban", "started"),
+        (
+            "- insulin gtt stopped 2/10 -> transitioned to glargine 14 units qHS\n",
+            "insulin glargine",
+            "started",
+        ),
+        (
+            "Lisinopril stopped on 2/3 and, after washout, Entresto 24-26 mg BID started 2/5.",
+            "lisinopril",
+            "stopped",
+        ),
+        ("Plan:\n   - holding home lisinopril and metformin\n", "metformin", "held"),
+    ],
+)
+def test_the_cue_belongs_to_its_own_drug(text: str, name: str, status: str) -> None:
+    assert meds(text)[name]["status"] == status
+
+
+def test_discharge_list_finishes_hospital_iv_drugs_it_does_not_carry() -> None:
+    text = (
+        "Hospital course: started ceftriaxone 1 g IV q24h + azithromycin 500 mg IV daily.\n\n"
+        "Discharge meds\n"
+        "  - Augmentin 875-125 mg PO BID x 5 days (NEW; replaces ceftriaxone)\n"
+        "  - albuterol HFA 2 puffs q4h PRN\n"
+    )
+    result = meds(text)
+    assert result["ceftriaxone"]["status"] == "stopped"
+    assert result["azithromycin"]["status"] == "stopped"
+    assert result["amoxicillin / clavulanate"]["status"] == "started"
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "status"),
+    [
+        ("Overnight: Vasopressin OFF at 0200.", "vasopressin", "stopped"),
+        ("Levophed weaned from 0.18 to 0.06 mcg/kg/min.", "norepinephrine", "changed"),
+        ("Dexmedetomidine swapped in for propofol.", "propofol", "stopped"),
+        (
+            "Allergies: NKDA - no reaction to amoxicillin in past.\n"
+            "Plan:\n - Amoxicillin 90 mg/kg/day div BID\n",
+            "amoxicillin",
+            "started",
+        ),
+    ],
+)
+def test_icu_and_plan_status(text: str, name: str, status: str) -> None:
+    assert meds(text)[name]["status"] == status
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "frequency"),
+    [
+        ("Plan: weekly carboplatin AUC 2 + paclitaxel 45 mg/m2 IV x 6 wk.", "paclitaxel", "weekly"),
+        ("Plan: taper sertraline to 100 mg x 1 wk.", "sertraline", None),
+        ("Meds: KCl 10 mEq daily.\nPlan: resume KCl once refilled.", "potassium chloride", "daily"),
+        ("ED: magnesium sulfate 2 g IV x1.", "magnesium sulfate", "once"),
+    ],
+)
+def test_frequency_words(text: str, name: str, frequency: str | None) -> None:
+    found = meds(text)[name]["frequency"]
+    assert (found or {}).get("code") == frequency
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "dose", "frequency"),
+    [
+        (
+            "- carvedilol (Coreg) 12.5 mg BID -> 25 mg PO BID",
+            "carvedilol",
+            {"value": 25, "unit": "mg"},
+            "BID",
+        ),
+        ("- furosemide 40 mg PO daily -> 40 mg PO BID", "furosemide", {"value": 40, "unit": "mg"}, "BID"),
+        ("| pantoprazole 40 mg | NEW | 1 tab PO BID |", "pantoprazole", {"value": 40, "unit": "mg"}, "BID"),
+        ("Meds: Flovent HFA 44 mcg 2 puffs BID.", "fluticasone", {"value": 2, "unit": "{puff}"}, "BID"),
+    ],
+)
+def test_new_dose_after_an_arrow_and_tablet_strength(
+    text: str, name: str, dose: dict, frequency: str
+) -> None:
+    med = meds(text)[name]
+    assert med["dose"] == dose
+    assert med["frequency"]["code"] == frequency
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "All: codeine (N/V)\nMeds: lisinopril 10 mg daily.",
+        "ALL: NKDA. Intol: codeine (myalgias).\nMeds: lisinopril 10 mg daily.",
+        "ALLERGY/ADR: codeine - acute dystonia (2020)\nMeds: lisinopril 10 mg daily.",
+    ],
+)
+def test_an_allergy_or_intolerance_entry_is_not_a_medication(text: str) -> None:
+    assert list(meds(text)) == ["lisinopril"]
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("Meds: PNV daily, Zofran - no longer taking (N/V resolved).", "ondansetron"),
+        ("Plan: 5-FU 400 mg/m2 IV bolus D1.", "fluorouracil"),
+        ("Meds: vitamin D 1000 IU daily.", "cholecalciferol"),
+        ("Started duonebs q4h.", "albuterol / ipratropium"),
+    ],
+)
+def test_more_names(text: str, name: str) -> None:
+    assert name in meds(text)
+
+
+def test_a_finding_or_lab_named_after_a_drug_is_not_the_drug() -> None:
+    assert meds("Vitamin D deficiency - suspected, check Vitamin D 25-OH level.") == {}
+
+
+def test_no_longer_taking_is_stopped() -> None:
+    assert meds("Meds: Zofran - no longer taking.")["ondansetron"]["status"] == "stopped"

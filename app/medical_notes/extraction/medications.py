@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -39,6 +40,17 @@ ABBREVIATIONS = {
     "toprol": "metoprolol",
     "metoprolol succinate": "metoprolol",
     "metoprolol tartrate": "metoprolol",
+    "norepi": "norepinephrine",
+    "5-fu": "fluorouracil",
+    "5 fu": "fluorouracil",
+    "vitamin d": "cholecalciferol",
+    "5fu": "fluorouracil",
+    "mag sulfate": "magnesium sulfate",
+    "mg sulfate": "magnesium sulfate",
+    "mgso4": "magnesium sulfate",
+    "glargine": "insulin glargine",
+    "lispro": "insulin lispro",
+    "aspart": "insulin aspart",
 }
 # The unit a bare number after the drug name means ("ASA 81", "Synthroid 88", "Lantus 20 qhs").
 UNIT_FOR_BARE_DOSE = {
@@ -83,6 +95,34 @@ NO_BARE_DOSE = frozenset(
     }
 )
 
+# Ingredients given by injection, infusion, inhalation or on the skin in practice: a sig without a route is
+# not presumed oral for these (the rest are taken by mouth when the note names no route).
+NOT_PRESUMED_ORAL = frozenset(
+    {
+        "ceftriaxone", "cefazolin", "cefepime", "ceftazidime", "piperacillin", "tazobactam", "meropenem",
+        "vancomycin", "gentamicin", "tobramycin", "ampicillin", "nafcillin", "oxacillin", "daptomycin",
+        "heparin", "enoxaparin", "fondaparinux", "norepinephrine", "epinephrine", "vasopressin",
+        "phenylephrine", "dopamine", "dobutamine", "propofol", "dexmedetomidine", "midazolam", "fentanyl",
+        "ketorolac", "naloxone", "magnesium sulfate", "sodium chloride", "carboplatin", "paclitaxel",
+        "cisplatin", "oxaliplatin", "fluorouracil", "leucovorin", "pembrolizumab", "durvalumab",
+        "epoetin alfa", "adalimumab", "semaglutide", "dulaglutide", "liraglutide", "tirzepatide",
+        "medroxyprogesterone", "levonorgestrel", "testosterone", "triamcinolone", "hydrocortisone",
+        "methylprednisolone", "dexamethasone", "morphine", "hydromorphone", "lidocaine", "nitroglycerin",
+        "sodium zirconium cyclosilicate", "cyanocobalamin", "ferric carboxymaltose", "iron sucrose",
+        "haloperidol", "lorazepam",
+    }
+)  # fmt: skip
+# ... and of those, the ones only given intravenously: a sig without a route is an infusion.
+PRESUMED_INTRAVENOUS = frozenset(
+    {
+        "ceftriaxone", "cefazolin", "cefepime", "ceftazidime", "piperacillin", "meropenem", "vancomycin",
+        "gentamicin", "tobramycin", "nafcillin", "daptomycin", "norepinephrine", "vasopressin",
+        "phenylephrine", "dopamine", "dobutamine", "propofol", "dexmedetomidine", "magnesium sulfate",
+        "carboplatin", "paclitaxel", "cisplatin", "oxaliplatin", "fluorouracil", "pembrolizumab",
+        "durvalumab", "ferric carboxymaltose", "iron sucrose",
+    }
+)  # fmt: skip
+
 ROUTES: tuple[tuple[str, str], ...] = (
     (r"by mouth|p\.?o\.?|orally|oral|per os|chewable|chewed", "oral"),
     (r"sublingual(?:ly)?|s\.?l\.?", "sublingual"),
@@ -90,7 +130,7 @@ ROUTES: tuple[tuple[str, str], ...] = (
     (r"intramuscular(?:ly)?|i\.?m\.?", "intramuscular"),
     (r"intravenous(?:ly)?|i\.?v\.?|ivpb|iv push|infusion", "intravenous"),
     (r"nebuli[sz]ed|nebuli[sz]er|nebs?", "nebulized"),
-    (r"inhaled|inhalation|inhaler|inh|mdi|hfa|dpi|puffs?", "inhaled"),
+    (r"inhaled|inhale|inhalation|inhaler|inh|mdi|hfa|dpi|puffs?", "inhaled"),
     (r"transdermal(?:ly)?|patch", "transdermal"),
     (r"topical(?:ly)?|apply|cream|ointment|gel", "topical"),
     (r"intranasal(?:ly)?|nasal spray|each nostril|per nostril|nasally", "intranasal"),
@@ -160,7 +200,16 @@ FREQUENCIES: tuple[tuple[str, str, int, float, str, str | None], ...] = (
         None,
     ),
     (r"continuous(?:ly)?|continuous infusion", "continuous", 1, 1, "h", None),
-    (r"once|one time|single dose|x\s?1(?!\d)|stat", "once", 1, 0, "", None),
+    # "once" as a conjunction ("KCl once refilled") and "x 1 wk" (a duration) are not a single dose
+    (
+        r"once(?!\s+(?!daily|weekly|a\b|per\b|only\b|now\b|today\b|dose\b)[a-z]{2,})|one time|single dose|"
+        r"x\s?1(?!\d)(?!\s*(?:wks?|weeks?|days?|d\b|mos?\b|months?|hrs?\b|h\b))|stat",
+        "once",
+        1,
+        0,
+        "",
+        None,
+    ),
 )
 _FREQUENCY_PATTERNS = [
     (re.compile(rf"(?<![\w/])(?:{p})(?![\w/])", re.IGNORECASE), code, n, period, unit, when)
@@ -176,6 +225,7 @@ _DURATION_UNITS = {"d": "d", "w": "wk", "m": "mo"}
 _DOSE = re.compile(
     r"(?<![\w.,/])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?|\.\d+)\s*(?:-\s*\d+(?:\.\d+)?\s*)?"
     r"((?:mg|mcg|µg|ug|units?|u|iu)\s*/\s*(?:kg|m2|m²|m\^2)(?:\s*/\s*(?:day|d|24\s?h|min|hr|h))?|"
+    r"(?:mg|mcg|µg|ug|units?|u|iu|ml|meq)\s*/\s*(?:hr|h|hour|min)|"
     r"mg|mcg|µg|ug|g|gm|grams?|milligrams?|micrograms?|ml|mL|meq|mEq|mmol|units?|iu|IU|u|puffs?|tablets?|tabs?|"
     r"capsules?|caps?|drops?|gtts?|sprays?|patch(?:es)?|%)(?![\w])",
     re.I,
@@ -248,6 +298,9 @@ class MedicationMention:
     frequency: dict[str, Any] | None = None
     as_needed: bool = False
     duration: dict[str, Any] | None = None
+    previous_end: int = 0  # where the drug mention before this one ends (its cues are not this drug's)
+    next_start: int = 0  # where the next drug mention starts (0: none)
+    regimen_frequency: bool = False  # "weekly carboplatin ... + paclitaxel": a frequency for the regimen
 
     @property
     def key(self) -> str:
@@ -276,6 +329,21 @@ def drug_index(terms: Terminology) -> PhraseIndex:
 _COMBINATION_JOINERS = ("-", "/", " / ", "\u2013", " + ", "+", " and ", " & ")
 
 
+# "All: codeine (N/V)", "Intol: atorvastatin (myalgias)", "ALLERGY/ADR: haloperidol - dystonia": an allergy
+# or intolerance entry on the line, not a medication
+_ALLERGY_LABEL = re.compile(
+    r"(?:^|[.;|]\s*)\s*(?:all|allerg\w*|intol\w*|adrs?|allergy/adr|adverse (?:drug )?reactions?|"
+    r"drug allerg\w*|sensitivities)\s*:[^:.;]*$",
+    re.I | re.M,
+)
+
+
+# "Vitamin D deficiency", "B12 level", "lithium toxicity": a finding or a lab, not the drug
+_NOT_A_DRUG_AFTER = re.compile(
+    r"\s+(?:25-?\s?(?:oh|hydroxy)\s+)?(?:deficiency|deficient|insufficiency|toxicity|levels?)\b", re.I
+)
+
+
 def find_medication_mentions(
     layout: NoteLayout, tokens: list[Token], terms: Terminology, allergy_spans: list[tuple[int, int]]
 ) -> list[MedicationMention]:
@@ -283,7 +351,10 @@ def find_medication_mentions(
     matches = [
         m
         for m in find_phrases(text, tokens, drug_index(terms))
-        if layout.section_at(m.start) != "allergies" and not any(s <= m.start < e for s, e in allergy_spans)
+        if layout.section_at(m.start) != "allergies"
+        and not any(s <= m.start < e for s, e in allergy_spans)
+        and not _ALLERGY_LABEL.search(text, layout.line_bounds(m.start)[0], m.start)
+        and not _NOT_A_DRUG_AFTER.match(text, m.end)
     ]
     mentions: list[MedicationMention] = []
     skip_until = -1
@@ -351,8 +422,23 @@ def find_medication_mentions(
                 product=product,
             )
         )
+    for previous, mention in itertools.pairwise(mentions):
+        # "holding home lisinopril and metformin": a list shares the verb before its first drug
+        joined = re.fullmatch(
+            r"\s*(?:,|/|&|\+|and|or)\s*(?:and\s+|or\s+)?|", text[previous.name_end : mention.start]
+        )
+        mention.previous_end = 0 if joined else previous.end
+        previous.next_start = mention.start
     for mention in mentions:
         _describe(mention, layout, terms)
+    for previous, mention in itertools.pairwise(mentions):
+        # "weekly carboplatin AUC 2 + paclitaxel 45 mg/m2": a regimen joined by "+" shares its frequency
+        if (
+            mention.frequency is None
+            and previous.regimen_frequency
+            and re.fullmatch(r"[^\n;.]{0,25}\+\s*", text[previous.name_end : mention.start])
+        ):
+            mention.frequency = previous.frequency
     return mentions
 
 
@@ -372,9 +458,65 @@ def _describe(mention: MedicationMention, layout: NoteLayout, terms: Terminology
     mention.status, mention.status_from_before = _status(layout, mention)
     mention.dose = _dose(sig, mention, terms)
     mention.route = _route(text[mention.start : mention.end])
-    mention.frequency = _frequency(sig)
+    arrow = re.search(r"(?:->|\u2192|=>)\s*(?=\d)", sig)
+    mention.frequency = (arrow and _frequency(sig[arrow.end() :])) or _frequency(sig)
+    if mention.frequency is None and mention.dose and re.search(r"/(?:h|min)$", mention.dose["unit"]):
+        mention.frequency = _frequency("continuous")  # an infusion rate
+    if mention.frequency is None:  # "weekly carboplatin AUC 2": the frequency before the name
+        before = re.search(
+            r"\b(weekly|daily|nightly|monthly)\s+$", text[max(0, mention.start - 12) : mention.start], re.I
+        )
+        if before:
+            mention.frequency = _frequency(before.group(1))
+            mention.regimen_frequency = True
     mention.as_needed = bool(_PRN.search(sig))
     mention.duration = _duration(sig)
+    if mention.route is None:
+        mention.route = _implied_route(text[mention.start : mention.end], mention)
+
+
+def presumed_route(names: list[str]) -> str | None:
+    """The route a drug is given by when the note names none: by mouth for oral drugs, intravenous for the
+    infusion-only ones, else unknown."""
+    if names and all(n in PRESUMED_INTRAVENOUS for n in names):
+        return "intravenous"
+    return "oral" if presumed_oral(names) else None
+
+
+def presumed_oral(names: list[str]) -> bool:
+    """A drug taken by mouth when the note names no route (not an injectable, inhaled or topical one)."""
+    return bool(names) and not any(
+        n in NOT_PRESUMED_ORAL or n in NO_BARE_DOSE or n.startswith("insulin") for n in names
+    )
+
+
+def _implied_route(mention_text: str, mention: MedicationMention) -> str | None:
+    """The route the form implies when the sig names none: an infusion rate or drip is intravenous, a tablet
+    or capsule oral, an inhaler device inhaled, insulin subcutaneous."""
+    unit = (mention.dose or {}).get("unit", "")
+    if re.search(r"/(?:h|min)$", unit) or re.search(r"\b(?:gtt|drip)\b", mention_text, re.I):
+        return "intravenous"
+    if unit in ("{tbl}", "{capsule}") or re.search(
+        r"\b(?:tabs?|tablets?|caps?|capsules?|ODT|chew(?:ed|able)?|liquid|suspension|elixir|syrup)\b",
+        mention_text,
+        re.I,
+    ):
+        return "oral"
+    if re.search(
+        r"\b(?:per|via|through)\s+(?:the\s+)?(?:tube|OGT|NGT|OG|NG|PEG|G-?tube|J-?tube|FT)\b",
+        mention_text,
+        re.I,
+    ):
+        return "oral"  # enteral, through a feeding tube
+    if re.search(r"nebs?\b|nebuli", mention_text, re.I):
+        return "nebulized"
+    if re.search(
+        r"\b(?:ellipta|respimat|diskus|handihaler|turbuhaler|flexhaler|pressair)\b", mention_text, re.I
+    ):
+        return "inhaled"
+    if mention.name.startswith("insulin"):
+        return "subcutaneous"
+    return None
 
 
 def _trim_sig(text: str, name_end: int, end: int) -> int:
@@ -474,12 +616,14 @@ def not_taken_record(mention: MedicationMention, text: str, terms: Terminology) 
 
 def _dose(sig: str, mention: MedicationMention, terms: Terminology) -> dict[str, Any] | None:
     # "increase to 20 mg", "decrease from 40 to 20 mg": the new dose
-    changed = re.search(r"\bto\s+(?=\d)", sig)
+    single = mention.product is None
+    # "12.5 mg BID -> 25 mg PO BID": the dose after the arrow is the new one
+    changed = re.search(r"\bto\s+(?=\d)", sig) or re.search(r"(?:->|\u2192|=>)\s*(?=\d)", sig)
     if changed:
-        found = _dose_in(sig[changed.end() :])
+        found = _dose_in(sig[changed.end() :], prefer_mass=single)
         if found is not None:
             return found
-    found = _dose_in(sig)
+    found = _dose_in(sig, prefer_mass=single)
     if found is not None:
         return found
     if mention.product is not None:
@@ -500,7 +644,15 @@ def _dose(sig: str, mention: MedicationMention, terms: Terminology) -> dict[str,
     return {"value": int(value) if value.is_integer() else value, "unit": unit}
 
 
-def _dose_in(sig: str) -> dict[str, Any] | None:
+_AUC = re.compile(r"\bAUC\s*(?:of\s*|=\s*)?(\d+(?:\.\d+)?)\b")
+
+
+def _dose_in(sig: str, prefer_mass: bool = False) -> dict[str, Any] | None:
+    """The dose in a sig. `prefer_mass`: a single-ingredient drug's "40 mg ... 1 tab" dose is the 40 mg."""
+    auc = _AUC.search(sig)
+    if auc:  # carboplatin "AUC 5": a target exposure, not a mass
+        value = float(auc.group(1))
+        return {"value": int(value) if value.is_integer() else value, "unit": "{AUC}"}
     # "400 mg/5 mL" is a concentration, not a dose
     doses = [
         d
@@ -513,7 +665,16 @@ def _dose_in(sig: str) -> dict[str, Any] | None:
         if words:
             return {"value": _WORD_NUMBERS[words.group(1).lower()], "unit": _ucum_dose_unit(words.group(2))}
         return None
+    # "diclofenac 1% gel 4 g", "lidocaine 2% 10 mL": the percentage is the strength, the other is the dose
+    if any(d.group(2) != "%" for d in doses):
+        doses = [d for d in doses if d.group(2) != "%"]
     counted = [d for d in doses if d.group(2).lower().startswith(_COUNT_UNITS)]
+    if (
+        prefer_mass
+        and len(counted) < len(doses)
+        and all(d.group(2).lower().startswith(("tab", "cap")) for d in counted)
+    ):
+        counted = []  # a tablet's strength is the dose; a puff's strength is not
     if not counted and words:
         return {"value": _WORD_NUMBERS[words.group(1).lower()], "unit": _ucum_dose_unit(words.group(2))}
     chosen = counted[0] if counted else doses[0]
@@ -530,7 +691,7 @@ def _ucum_dose_unit(unit: str) -> str:
         parts = unit.split("/")
         first = _ucum_dose_unit(parts[0])
         rest = [p.replace("²", "2").replace("^2", "2") for p in parts[1:]]
-        rest = ["d" if p in ("day", "24h") else "h" if p == "hr" else p for p in rest]
+        rest = ["d" if p in ("day", "24h") else "h" if p in ("hr", "hour") else p for p in rest]
         return "/".join([first, *rest])
     if unit in ("mg", "milligram", "milligrams"):
         return "mg"
@@ -609,7 +770,7 @@ def _duration(sig: str) -> dict[str, Any] | None:
 
 # A list's marker at the start of the line ("NEW: ...", "- STOP lisinopril", "CHANGE - ...").
 _LINE_MARKER = re.compile(
-    r"^\s*(?:[-*\u2022]|\d{1,2}[.)])?\s*\[?(NEW|START(?:ED)?|CONTINUE[DS]?|STOP(?:PED)?|DISCONTINUE[DS]?|"
+    r"^\s*(?:[-*\u2022]|\d{1,2}[.)])?\s*\[?(NEW(?:\s+(?:rx|prescriptions?|meds?|medications?))?|START(?:ED)?|CONTINUE[DS]?|STOP(?:PED)?|DISCONTINUE[DS]?|"
     r"CHANGE[DS]?|HOLD|HELD|RESUME[DS]?|INCREASE[DS]?|DECREASE[DS]?)\b\]?\s*[:\-\u2013\u2014]?",
     re.I | re.M,
 )
@@ -633,7 +794,8 @@ _AFTER_CUE = re.compile(
     r"(?:^|[\s(\[,:\-\u2013\u2014])(?:was |were |is |has been |been |to be |will be )?"
     r"(held|on hold|hold|stopped|stop|discontinued|discontinue|d/c'?d|d/c|dc'?d|resumed|resume|restarted|"
     r"restart|increased|increase|decreased|decrease|reduced|tapered|taper|changed|started|start|new|"
-    r"continued|continue|completed)\b(?!\s+(?:in|on)\s+\d{4}|\s+\d+\s+(?:years?|months?|yrs?)\s+ago)",
+    r"continued|continue|completed|OFF|weaned|weaning|no longer taking|no longer on)\b"
+    r"(?!\s+(?:in|on)\s+\d{4}|\s+\d+\s+(?:years?|months?|yrs?)\s+ago)",
     re.I,
 )
 
@@ -645,9 +807,9 @@ def _status(layout: NoteLayout, mention: MedicationMention) -> tuple[str | None,
     text = layout.text
     segment = layout.segment_at(mention.start)
     line_start, line_end = layout.line_bounds(mention.start)
-    before = text[max(segment.start, line_start, mention.start - 60) : mention.start]
+    before = text[max(segment.start, line_start, mention.start - 60, mention.previous_end) : mention.start]
     before = re.split(r"[,;:]\s|\.\s| - |\(", before)[-1]
-    after = text[mention.name_end : min(line_end, segment.end + 1)]
+    after = text[mention.name_end : min(line_end, segment.end + 1, mention.next_start or len(text))]
     after = re.split(r"[;.](?:\s|$)", after)[0]
     # "hold warfarin tonight, then resume": the course ends active; "until the flare resolves, then stop":
     # the planned end of a course, not a stop now
@@ -656,18 +818,52 @@ def _status(layout: NoteLayout, mention: MedicationMention) -> tuple[str | None,
         if re.search(r"\b(?:resum\w*|restart\w*|continu\w*)\b", after[then.end() :], re.I):
             return "active", False
         after = after[: then.start()]
-    for pattern, status in _STATUS_PATTERNS:
-        if pattern.search(before):
-            return status, True
+    if re.search(
+        r"\b(?:replaces|replacing|in place of|switched from|changed from|swapped (?:in |out )?for)\s+$",
+        text[line_start : mention.start],
+        re.I,
+    ):
+        return "stopped", False  # "Augmentin ... (NEW; replaces ceftriaxone)"
+    # the cue nearest the name decides ("insulin gtt stopped -> transitioned to glargine": started)
+    found_before = [
+        (found.end(), status) for pattern, status in _STATUS_PATTERNS for found in pattern.finditer(before)
+    ]
+    if found_before:
+        cue_end, status = max(found_before)
+        if re.search(
+            r"(?:->|\u2192|=>|\b(?:transitioned|switched|changed|converted)\s+(?:over\s+)?to)\b",
+            before[cue_end:],
+        ):
+            return "started", True
+        # "Hold alendronate? -> no, continue": the action proposed was rejected
+        rest_of_line = text[mention.name_end : line_end]
+        if re.match(r"\s*\?\s*[-\u2013\u2014>:,]*\s*no\b", rest_of_line, re.I):
+            return ("active" if re.search(r"\bcontinu", rest_of_line, re.I) else None), False
+        # "Hold Zestoretic on chemo days if dehydrated": a conditional instruction, not a hold now
+        if (
+            status in ("held", "stopped")
+            and re.search(r"\bif\b(?!\s+(?:needed|necessary|required))", after, re.I)
+            and re.search(r"\botherwise\s+(?:continu|resum|take)", text[mention.name_end : line_end], re.I)
+        ):
+            return "active", False
+        return status, True
     marker = _LINE_MARKER.match(text, line_start, mention.start)
     if marker and re.fullmatch(
         r"[\s:\-\u2013\u2014]*(?:taking\s+|these\s+)?", text[marker.end() : mention.start]
     ):
-        return _MARKER_STATUS.get(marker.group(1).lower()), False
+        return _MARKER_STATUS.get(marker.group(1).lower().split()[0]), False
     if text[line_start:line_end].lstrip().startswith("|"):  # a table row: its note cell ("started", "d/c'd")
-        for pattern, status in _STATUS_PATTERNS[:4]:
-            if pattern.search(text[mention.name_end : line_end]):
-                return status, False
+        # the first cue in the row decides ("decrease -> ... then stop" is a taper); "not stopping" is no cue
+        # the last cell with a cue is the decision ("| prior | today's decision |")
+        for cell in reversed(text[mention.name_end : line_end].split("|")):
+            cues = [
+                (found.start(), status)
+                for pattern, status in _STATUS_PATTERNS[:4]
+                for found in pattern.finditer(cell)
+                if not re.search(r"\b(?:not|no|never|then|until)\s+$", cell[: found.start()], re.I)
+            ]
+            if cues:
+                return min(cues)[1], False
     cues = list(_AFTER_CUE.finditer(after))
     if cues:
         word = cues[-1].group(1).lower().replace("'", "")
@@ -689,7 +885,9 @@ def _after_status(word: str) -> str | None:
         return "stopped"
     if word.startswith(("resum", "restart", "continu")):
         return "active"
-    if word.startswith(("increas", "decreas", "reduc", "taper", "chang")):
+    if word == "off" or word.startswith("no longer"):
+        return "stopped"
+    if word.startswith(("increas", "decreas", "reduc", "taper", "chang", "wean")):
         return "changed"
     if word in ("started", "start", "new"):
         return "started"

@@ -11,9 +11,11 @@ from typing import Any
 
 from medical_notes.extraction.medications import (
     MedicationMention,
+    _frequency,
     discharge_list,
     medication_record,
     not_taken_record,
+    presumed_route,
 )
 from medical_notes.extraction.terminology import Terminology, normalize
 from medical_notes.extraction.text import NoteLayout
@@ -75,6 +77,31 @@ _OTHER_PERSON_BEFORE = re.compile(
     rf"\b{_RELATIVE}(?:'s|s')?\b(?:(?!\b(?:she|he|pt|patient)\b)[^.;\n]){{0,50}}$|\b{_RELATIVE}'s\s+(?:\w+\s+)?$",
     re.I,
 )
+_MALE = r"(?:husband|dad|father|brother|son|grandfather|grandpa|uncle|boyfriend)"
+_FEMALE = r"(?:wife|mom|mother|sister|daughter|grandmother|grandma|aunt|girlfriend)"
+# "Husband states he also took Tamiflu", "lives w/ wife (she takes warfarin)", "Wife ...; she herself takes":
+# a pronoun that agrees with the relative named earlier in the sentence refers to the relative.
+_OTHER_PERSON_PRONOUN = re.compile(
+    rf"\b(?:{_MALE}\b[^.\n]{{0,80}}\bhe|{_FEMALE}\b[^.\n]{{0,80}}\bshe|"
+    rf"{_RELATIVE}\s*\(\s*(?:she|he|they))\b(?:\s+(?:herself|himself|also|too))?"
+    r"(?:\s+(?:\w+\s+){0,3}?(?:takes?|took|taking|uses?|used|is on|was on|had|has|got|gets|on))\b"
+    r"[^.;\n]{0,25}$",
+    re.I,
+)
+# a warning-signs / return-precautions list: the drug there is part of a symptom
+# ("HA not relieved by Tylenol")
+_PRECAUTION_LIST = re.compile(
+    r"\b(?:warning signs|return precautions|red flags?|precautions reviewed|"
+    r"return (?:to (?:the )?ed )?(?:if|for)|"
+    r"call (?:911|us|clinic|the office|the clinic) (?:if|for))\b[^.;\n]{0,120}$",
+    re.I,
+)
+# a refusal later in the line ("Percocet | pt asked for it - declined", "Metformin ... - pt declined")
+_REFUSED_LATER = re.compile(
+    r"^[^.;\n]{0,80}?(?:[-\u2013\u2014:,|]|\bpt|\bpatient)\s*(?:(?:pt|patient|she|he)\s+)?"
+    r"(?:declined|declines|refused|refuses)\b",
+    re.I,
+)
 _SUSCEPTIBILITY_CUE = re.compile(
     r"\b(?:susceptib\w*|sensitiv\w*|sens|resistan\w*|intermediate|MIC|pan-?sensitive|antibiogram)\b|"
     r"(?<![A-Za-z])[SRI]\s*(?::|=|-)\s|(?<![A-Za-z])[SRI]\s+to\s",
@@ -91,7 +118,7 @@ _ORDER_VERB = re.compile(
 _DO_NOT_GIVE = re.compile(
     r"\b(?:do not|don'?t|never|not to be|no more)\s+(?:give|"
     r"giving|administer\w*|given|"
-    r"restart|resume|re-?challenge|"
+    r"(?:self-?)?restart|(?:self-?)?resume|re-?challenge|"
     r"use)\b[^.;\n]{0,40}$|\bdid not give\b[^.;\n]{0,30}$|"
     r"\bnot given\b[^.;\n]{0,10}$|\bno\s+$|\bwithheld\s+$",
     re.I,
@@ -100,7 +127,8 @@ _NOT_TO_TAKE_BEFORE = re.compile(
     r"\b(?:told|instructed|advised|asked|reminded|counsel\w*|"
     r"educated)\b[^.;\n]{0,40}\bnot to (?:take|use|restart)\b"
     r"[^.;\n]{0,40}$|\b(?:do not|don'?t|should not|shouldn'?t|not to)\s+(?:take|use)\b[^.;\n]{0,40}$|"
-    r"\b(?:left-?over|left over|old (?:bottle|supply|pills|prescription|rx)|expired)\b[^.;\n]{0,30}$",
+    r"\b(?:left-?over|left over|old (?:bottle|supply|pills|prescription|rx)|expired)\b[^.;\n]{0,30}$|"
+    r"(?<!year )(?<!yr )(?<![-\w])(?:old|leftover|expired)\s+$",
     re.I,
 )
 _NOT_TO_TAKE_AFTER = re.compile(
@@ -113,7 +141,9 @@ _REFUSED_BEFORE = re.compile(
     r"\b(?:hold(?:ing)? off(?: on)?|would not|will not|won'?t|"
     r"not (?:to )?(?:start|add|begin|initiat\w*|restart|"
     r"resum\w*|use|prescrib\w*|order)\w*|decided against|against|declin\w*|refus\w*|defer\w*|avoid\w*|"
-    r"no indication for|not a candidate for|not recommended|"
+    r"no indication for|not a candidate for|not recommended|no role for|"
+    r"no (?:need|plan) (?:for|to (?:start|add|use))|"
+    r"no (?:substitut\w*|switch\w*|replac\w*) (?:with|to|for|by)|"
     r"contraindicat\w*|not on|not taking|never (?:took|taken|on)|"
     r"denies (?:taking|use of)|intoleran\w*|instead of|rather than|in lieu of|did not tolerate|not started)\b"
     r"(?:(?!\b(?:but|however|so|then|and start|start)\b)[^.;\n]){0,40}$",
@@ -129,12 +159,16 @@ _HYPOTHETICAL_BEFORE = re.compile(
 _REFUSED_AFTER = re.compile(
     r"^\s*(?:\?\s*[-\u2013\u2014:,]*\s*(?:no|not|declined|deferred|defer|hold off)\b|"
     r"\s*\(\s*(?:not|no|declined|refused|deferred)\b|"
-    r"(?:\s*[\w/]+){0,2}\s*[-\u2013\u2014:,]+\s*(?:(?:pt|patient|she|he)\s+)?(?:no\b(?!\s+change)|"
-    r"not (?:started|given|indicated|now|a candidate)|declined|refused|deferred|held off|will not|won'?t)|"
+    r"(?:\s*[\w/]+){0,2}\s*[-\u2013\u2014:,]+\s*(?:(?:pt|patient|she|he)\s+)?(?:no\b(?!\s+(?:change|longer))|"
+    r"not (?:started|given|indicated|now|a candidate)|declined|declines|refused|refuses|deferred|held off|"
+    r"will not|won'?t)|"
     r"\s*(?:was |is |were )?(?:declined|refused|deferred|not started|not given|not indicated|"
-    r"not recommended|discussed but|offered but|offered and declined|contraindicated)\b)",
+    r"not recommended|discussed but|offered but|offered and declined|contraindicated|"
+    r"not needed|not required)\b)",
     re.I,
 )
+# "Nifedipine ER would be next agent if needed", "X could be added"
+_HYPOTHETICAL_AFTER = re.compile(r"^\s*(?:[\w/]+\s+){0,2}?(?:would|could|might|may) (?:be|have been)\b", re.I)
 _CONDITIONAL_AFTER = re.compile(
     r"^[^.;\n]{0,50}?\bif\b(?!\s+(?:needed|necessary|required|tolerated)\b)", re.I
 )
@@ -142,7 +176,7 @@ _START_VERB_BEFORE = re.compile(
     r"\b(?:start|add|begin|initiate|give|will|would|plan|switch|may|can|consider|rx)\w*\b[^.;\n]{0,30}$", re.I
 )
 _SWITCH_BEFORE = re.compile(
-    r"\b(?:switch\w*|chang\w*|convert\w*|transition\w*|rotat\w*|replac\w*)\s+(?:\w+\s+){0,2}?(?:from\s+)?$",
+    r"\b(?:switch\w*|cross-?\s?taper\w*|chang\w*|convert\w*|transition\w*|rotat\w*|replac\w*)\s+(?:\w+\s+){0,2}?(?:from\s+)?$",
     re.I,
 )
 _SWITCH_BETWEEN = re.compile(
@@ -164,20 +198,28 @@ class Reconciled:
     warnings: list[str]
 
 
-def not_taken_reason(mention: MedicationMention, layout: NoteLayout) -> str | None:
-    """Why this mention is not the patient's own medication, or None when it is."""
+def not_taken_reason(mention: MedicationMention, layout: NoteLayout, limit: int | None = None) -> str | None:
+    """Why this mention is not the patient's own medication, or None when it is. `limit`: where the next
+    drug mention starts (a cue after it is that drug's)."""
+    limit = len(layout.text) if limit is None else limit
     text = layout.text
     segment = layout.segment_at(mention.start)
     line_start, line_end = layout.line_bounds(mention.start)
     before = text[segment.start : mention.start]
     after = re.split(r"[.;](?:\s|$)", text[mention.name_end : line_end])[0]
-    if layout.section_at(mention.start) == "family_history" or _OTHER_PERSON_BEFORE.search(before):
+    stops = [text.rfind(stop, line_start, mention.start) for stop in (". ", "! ", "? ")]
+    sentence_start = max([line_start] + [found + 2 for found in stops if found >= 0])
+    if (
+        layout.section_at(mention.start) == "family_history"
+        or _OTHER_PERSON_BEFORE.search(before)
+        or _OTHER_PERSON_PRONOUN.search(text, sentence_start, mention.start)
+    ):
         return OTHER_PERSON
     line_before = text[line_start : mention.start]
     orders = list(_ORDER_VERB.finditer(line_before))
     since_order = line_before[orders[-1].end() :] if orders else line_before
     if _SUSCEPTIBILITY_CUE.search(since_order) or _SUSCEPTIBILITY_AFTER.match(
-        text, mention.name_end, line_end
+        text[mention.name_end : line_end]
     ):
         return SUSCEPTIBILITY
     if _culture_block(layout, line_start):
@@ -186,9 +228,12 @@ def not_taken_reason(mention: MedicationMention, layout: NoteLayout) -> str | No
         return DO_NOT_GIVE
     if _NOT_TO_TAKE_BEFORE.search(before) or _NOT_TO_TAKE_AFTER.match(after):
         return NOT_TO_TAKE
-    if _REFUSED_BEFORE.search(before) or _REFUSED_AFTER.match(after):
+    later = text[mention.name_end : min(line_end, limit)]
+    if _REFUSED_BEFORE.search(before) or _REFUSED_AFTER.match(after) or _REFUSED_LATER.match(later):
         return REFUSED
-    if _HYPOTHETICAL_BEFORE.search(before):
+    if _PRECAUTION_LIST.search(line_before):
+        return HYPOTHETICAL
+    if _HYPOTHETICAL_BEFORE.search(before) or _HYPOTHETICAL_AFTER.match(after):
         return HYPOTHETICAL
     if _CONDITIONAL_AFTER.match(after) and _START_VERB_BEFORE.search(before) and not mention.as_needed:
         return HYPOTHETICAL
@@ -202,7 +247,14 @@ def _culture_block(layout: NoteLayout, line_start: int) -> bool:
     if not re.search(r"(?<![A-Za-z])[SRI](?![A-Za-z])\s*$|\b(?:sensitive|resistant|susceptible)\s*$", line):
         return False
     above = text[max(0, line_start - 300) : line_start]
-    return bool(re.search(r"\b(?:culture|cx|susceptib\w*|sensitivit\w*|isolate|organism)\b", above, re.I))
+    return bool(
+        re.search(
+            r"\b(?:culture|cx|susceptib\w*|sensitivit\w*|isolate|organism|BAL|aureus|MSSA|MRSA|coli|"
+            r"Klebsiella|Pseudomonas|Enterococc\w*|Streptococc\w*|Staphylococc\w*|Proteus|Enterobacter)\b",
+            above,
+            re.I,
+        )
+    )
 
 
 def allergy_classes(substance: str, terms: Terminology) -> tuple[set[str], set[str]]:
@@ -235,11 +287,15 @@ def reconcile(
     allergies: list[tuple[str, tuple[int, int]]],
 ) -> Reconciled:
     text = layout.text
-    for mention in mentions:
-        mention.not_taken = not_taken_reason(mention, layout)
+    for index, mention in enumerate(mentions):
+        following = mentions[index + 1].start if index + 1 < len(mentions) else None
+        mention.not_taken = not_taken_reason(mention, layout, following)
+    _same_drug_refused_nearby(mentions, text)
+    _components(mentions, text)
     _switches(mentions, text)
     _list_propagation(mentions, text)
     _plan_starts(mentions, layout)
+    _one_time_doses(mentions, layout)
 
     allergen_of: dict[str, tuple[str, tuple[int, int]]] = {}
     for substance, span in allergies:
@@ -280,11 +336,54 @@ def reconcile(
             continue
         groups.setdefault(mention.key, []).append(mention)
 
+    has_discharge_list = any(discharge_list(layout, m.start) for m in mentions)
     medications = []
     for group in groups.values():
-        medications.append(medication_record(group, _final_state(group, layout), text, terms))
+        final = _final_state(group, layout)
+        if (
+            has_discharge_list
+            and final.route == "intravenous"
+            and final.status in ("started", "active")
+            and not any(discharge_list(layout, m.start) for m in group)
+        ):
+            # an IV drug of the hospital stay that the discharge medication list does not carry: finished
+            final.status = "stopped"
+        medications.append(medication_record(group, final, text, terms))
     medications.sort(key=lambda m: m["mentions"][0]["span"][0])
     return Reconciled(medications, not_taken, issues, warnings)
+
+
+def _same_drug_refused_nearby(mentions: list[MedicationMention], text: str) -> None:
+    """ "Pt requested the Toradol ... - do NOT give ketorolac": a bare mention (no dose, no status) followed
+    in the same line by a not-given/refused mention of the same drug shares its reason."""
+    for first, second in itertools.pairwise(mentions):
+        if (
+            first.not_taken is None
+            and second.not_taken in (REFUSED, DO_NOT_GIVE, NOT_TO_TAKE)
+            and first.key == second.key
+            and first.dose is None
+            and first.status is None
+            and "\n" not in text[first.end : second.start]
+            and second.start - first.end < 120
+        ):
+            first.not_taken = second.not_taken
+
+
+def _components(mentions: list[MedicationMention], text: str) -> None:
+    """ "Augmentin ES-600 (600 mg/42.9 mg per 5 mL), 90 mg/kg/day amoxicillin component div BID": an
+    ingredient named right after a combination product, in the same line, is that product's sig, not a drug
+    of its own."""
+    for product, part in itertools.pairwise(mentions):
+        if (
+            product.combination
+            and part.rxcui is not None
+            and part.rxcui in product.combination
+            and "\n" not in text[product.start : part.start]
+            and part.start - product.end < 80
+            and not part.not_taken
+        ):
+            part.rxcui, part.combination, part.product = None, product.combination, product.product
+            part.name, part.brand = product.name, product.brand
 
 
 def _switches(mentions: list[MedicationMention], text: str) -> None:
@@ -299,7 +398,8 @@ def _switches(mentions: list[MedicationMention], text: str) -> None:
         if (_SWITCH_BEFORE.search(before) and _SWITCH_BETWEEN.match(between)) or _SWITCH_AFTER_VERB.match(
             between
         ):
-            first.status, first.status_from_before = "stopped", False
+            cross_taper = re.search(r"cross-?\s?taper", before + between, re.I)
+            first.status, first.status_from_before = ("changed" if cross_taper else "stopped"), False
             second.status, second.status_from_before = "started", False
 
 
@@ -327,17 +427,94 @@ def _plan_starts(mentions: list[MedicationMention], layout: NoteLayout) -> None:
             and layout.section_at(mention.start) in ("plan", "assessment_plan")
         ):
             mention.status = "started"
-        seen.add(mention.key)
+        # a bare name outside the medication list ("no reaction to amoxicillin in past") is no current order
+        if mention.status or mention.details or layout.section_at(mention.start) == "medications":
+            seen.add(mention.key)
+
+
+_GIVEN = re.compile(
+    r"\b(?:given|administered|gave|x\s?1(?!\d)(?!\s*(?:wks?|weeks?|days?|d\b|mos?\b|months?))|stat|"
+    r"at triage|in (?:the )?ED|"
+    r"first dose (?:given|here|now))\b",
+    re.I,
+)
+
+
+_TIMED_ENTRY = re.compile(
+    r"\s*(?:[-*\u2022]\s*)?(?:[01]\d|2[0-3]):?[0-5]\d(?:h|hrs)?\b(?!\s*(?:mg|mcg|g|units?|mL)\b)"
+)
+
+
+def _one_time_doses(mentions: list[MedicationMention], layout: NoteLayout) -> None:
+    """ "ASA 324 mg PO given", "ketorolac 15 mg IV x1", "ceftriaxone 1 g IV given; ondansetron 4 mg IV": a
+    dose given once here is a started order; with no frequency of its own its frequency is "once"."""
+    text = layout.text
+    for mention in mentions:
+        if mention.not_taken or mention.status not in (None, "active", "started"):
+            continue
+        line_start, line_end = layout.line_bounds(mention.start)
+        clause = re.split(r"[;.](?:\s|$)", text[mention.name_end : line_end])[0]
+        given_here = _GIVEN.search(clause)
+        # a list line whose first item says "given": its other dosed items were given too
+        given_in_line = (
+            mention.dose is not None
+            and mention.frequency is None
+            and _GIVEN.search(text[line_start:line_end])
+            and ";" in text[line_start:line_end]
+        )
+        if not (given_here or given_in_line):
+            continue
+        if _TIMED_ENTRY.match(text, line_start, line_end) and not re.search(r"\bx\s?1\b|\bonce\b", clause):
+            continue  # "1400 ... metoprolol 25 mg given": a nursing administration of a standing order
+        if mention.status_from_before and mention.status == "active":
+            continue  # "continue X ... given" keeps the patient's own order
+        mention.status = "started"
+        if mention.frequency is None and mention.dose is not None:
+            mention.frequency = _frequency("once")
+
+
+_WRITES_ROUTES = re.compile(r"\b(?:PO|IV|SC|SQ|IM)\b")
+
+
+_SCHEDULE_STEP = re.compile(
+    r"\s*(?:[-*\u2022]\s*)?(?:wk|wks|week|weeks|day|days|d|month|mo)\.?\s*\d+(?:\s*[-\u2013]\s*\d+)?\s*[:)\-\u2013]",
+    re.I,
+)
+
+
+def _schedule(group: list[MedicationMention], layout: NoteLayout) -> list[MedicationMention]:
+    """The mentions in the steps of a written schedule ("Wk 1: sertraline 100 mg + start venlafaxine ...")."""
+    return [m for m in group if _SCHEDULE_STEP.match(layout.text, layout.line_bounds(m.start)[0], m.start)]
 
 
 def _final_state(group: list[MedicationMention], layout: NoteLayout) -> MedicationMention:
-    """Status from the last decisive mention; dose, route, frequency from the last mention that says them."""
+    """Status from the last decisive mention; dose, route, frequency from the last mention that says them.
+    A written schedule (taper, cross-taper) counts from its first step: its later steps, and the "stop" that
+    ends a taper, are the plan ahead, so a drug being tapered is "changed" and a drug the schedule starts
+    keeps its first step's dose."""
+    steps = _schedule(group, layout)
+    tapered = False
+    if steps:
+        later = steps[1:]
+        tapered = group[0] not in steps and any(m.status in ("stopped", "changed") for m in later)
+        group = [m for m in group if m not in later]
+        if (
+            tapered
+            and group[-1] in steps
+            and group[-1].status == "started"
+            and not group[-1].status_from_before
+        ):
+            group[-1] = replace(
+                group[-1], status=None
+            )  # "sertraline 100 mg + start venlafaxine": the other drug's cue
     status: str | None = None
     for mention in group:
         if mention.status is not None:
             status = mention.status
         elif status in ("held", "stopped") and discharge_list(layout, mention.start):
             status = "active"  # listed again among the discharge medications: resumed
+    if tapered and status != "held":
+        status = "changed"
     final = replace(group[-1], status=status or "active")
     for field in ("dose", "route", "frequency", "duration"):
         for mention in reversed(group):
@@ -345,6 +522,10 @@ def _final_state(group: list[MedicationMention], layout: NoteLayout) -> Medicati
             if value is not None:
                 setattr(final, field, value)
                 break
+    if final.route is None and _WRITES_ROUTES.search(layout.text):
+        # a note that writes routes in clinical shorthand ("PO", "IV") leaves the default one unsaid
+        names = [n.strip() for n in final.name.split(" / ")]
+        final.route = presumed_route(names)
     for mention in reversed(group):
         if mention.as_needed or mention.dose is not None or mention.frequency is not None:
             final.as_needed = mention.as_needed
