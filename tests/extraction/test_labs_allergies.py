@@ -66,3 +66,40 @@ def test_allergy_verification() -> None:
 def test_negated_reaction_is_not_an_allergy() -> None:
     assert _allergies("Allergies: no reaction to amoxicillin") == []
     assert _allergies("NKDA") == []
+
+
+def test_several_allergens_in_later_sentences() -> None:
+    allergies = dict(_allergies("Allergies: PCN (hives), sulfa - rash. Latex.\nHPI: cough."))
+    assert set(allergies) == {"PCN", "sulfa", "Latex"}
+    assert [a for a, _ in _allergies("Allergies: none to meds. Shellfish (throat itching).")] == ["Shellfish"]
+    assert [a for a, _ in _allergies("Allergies: NKDA. Meds on admission: sertraline 100 mg daily.")] == []
+
+
+def test_short_allergy_headings() -> None:
+    assert [a for a, _ in _allergies("All: codeine (N/V)")] == ["codeine"]
+    assert [a for a, _ in _allergies("ALLERGY/ADR: haloperidol - acute dystonia (2020)")] == ["haloperidol"]
+    assert [a for a, _ in _allergies("ALL: NKDA. Intol: atorvastatin (myalgias).")] == ["atorvastatin"]
+
+
+def test_doubtful_allergy_is_unconfirmed() -> None:
+    allergies = dict(
+        _allergies('Allergies: sulfa (rash). Per daughter, "maybe penicillin as a kid" - unconfirmed.')
+    )
+    assert allergies == {"sulfa": "confirmed", "penicillin": "unconfirmed"}
+    assert dict(_allergies('ALL: PCN - "rash as a child" per mom.')) == {"PCN": "unconfirmed"}
+
+
+def test_tolerated_and_not_allergy_clauses() -> None:
+    text = "Allergies: penicillin - rash (has tolerated cefazolin in 2023 without reaction). Latex."
+    assert [a for a, _ in _allergies(text)] == ["penicillin", "Latex"]
+    assert _allergies("Allergies: NKDA. Cefdinir -> loose stools, not an allergy.") == []
+    assert _allergies("Allergies: lisinopril - cough. No angioedema with lisinopril.") == [
+        ("lisinopril", "confirmed")
+    ]
+    assert [a for a, _ in _allergies("Allergies: Morphine -> nausea and confusion.")] == ["Morphine"]
+
+
+def test_allergy_stated_in_prose() -> None:
+    assert [a for a, _ in _allergies("HPI: broke out in hives after Bactrim last year.")] == ["Bactrim"]
+    assert _allergies("HPI: no hives after Bactrim.") == []
+    assert [a for a, _ in _allergies("She is allergic to codeine; takes tramadol.")] == ["codeine"]
