@@ -103,3 +103,33 @@ def test_allergy_stated_in_prose() -> None:
     assert [a for a, _ in _allergies("HPI: broke out in hives after Bactrim last year.")] == ["Bactrim"]
     assert _allergies("HPI: no hives after Bactrim.") == []
     assert [a for a, _ in _allergies("She is allergic to codeine; takes tramadol.")] == ["codeine"]
+
+
+def _vitals(text: str) -> list[tuple[str, object]]:
+    return [(v["kind"], v.get("value", v.get("systolic"))) for v in extract_structured(text)["vital_signs"]]
+
+
+def test_vital_follow_up_readings() -> None:
+    assert _vitals("O: BP 146/88, rpt 138/84 | HR 72") == [
+        ("blood_pressure", 146),
+        ("blood_pressure", 138),
+        ("heart_rate", 72),
+    ]
+    assert ("blood_pressure", 126) in _vitals("VITALS: BP 138/74 sitting, 126/70 standing | HR 84")
+    assert ("temperature", 37.8) in _vitals("Vitals: Tmax 38.9, now 37.8 | HR 104")
+    assert ("oxygen_saturation", 97) in _vitals("Vitals: SpO2 93% RA -> 97% after albuterol neb")
+    assert ("weight", 78) in _vitals("Vitals: Wt 81.2 kg (admit 78 kg).")
+
+
+def test_vitals_without_labels() -> None:
+    vitals = _vitals("VS: 132/78  P 66  T 98.1F | 98% RA")
+    assert ("blood_pressure", 132) in vitals
+    assert ("oxygen_saturation", 98) in vitals
+    assert ("temperature", 98.4) in _vitals("VS 136/84, P 82, 98.4 F, SpO2 98%.")
+    assert _vitals("Call for fever >=38.0 C or fever to 102.4 F.") == []
+
+
+def test_obstetric_shorthand_is_not_a_vital() -> None:
+    assert _vitals("32 yo G2P1001 @ 28w3d. Pregravid BMI 31. 3 hr 100 g GTT.") == []
+    assert _vitals("Fundal height 34 cm.") == []
+    assert _vitals("Home vitals: HR 76.") == [("heart_rate", 76)]

@@ -13,7 +13,8 @@ _VITAL_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "blood_pressure",
         re.compile(
-            r"(?<![A-Za-z])(?:BP|B/P|blood pressure|NIBP)"
+            r"(?<![A-Za-z])(?:BP|B/P|blood pressure|NIBP"
+            r"|(?<![A-Za-z])(?:VS|V/S|vitals?(?: at d/?c)?)(?=\s*:?\s*\d+/))"
             + _LINK
             + r"(\d{2,3})\s*/\s*(\d{2,3})(\s*mm\s*hg)?",
             re.I,
@@ -22,9 +23,9 @@ _VITAL_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "heart_rate",
         re.compile(
-            r"(?<![A-Za-z])(?:HR|heart rate|pulse(?: rate)?|P(?=\s*:?\s*\d))"
+            r"(?<![A-Za-z0-9])(?:(?-i:HR|Hr)|heart rate|pulse(?: rate)?|P(?=\s*:?\s*\d))"
             + _LINK
-            + r"(\d{2,3})(\s*(?:bpm|/min|beats/min))?",
+            + r"(\d{2,3})(?!\d|\.\d)(?!\s*[-\u2013]\s*\d)(?!\s*(?:g|mg|mL)\b)(\s*(?:bpm|/min|beats/min))?",
             re.I,
         ),
     ),
@@ -45,11 +46,25 @@ _VITAL_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
             re.I,
         ),
     ),
+    (  # "98.4 F" on a vitals line: a temperature without its label
+        "temperature",
+        re.compile(
+            r"(?:^|(?<=, )|(?<=\| )|(?<=: )|(?<=  ))(\d{2,3}\.\d)(\s*(?:°|º)?\s*(?:F|C))(?![A-Za-z])", re.M
+        ),
+    ),
     (
         "oxygen_saturation",
         re.compile(
             r"(?<![A-Za-z])(?:SpO2|SaO2|O2 sat(?:uration)?|sat(?:s|uration)?|pulse ox(?:imetry)?"
             r"|oxygen saturation)" + _LINK + r"(\d{2,3})(\s*%)?",
+            re.I,
+        ),
+    ),
+    (  # "98% RA", "93% on 2L NC" on a vitals line: a saturation without its label
+        "oxygen_saturation",
+        re.compile(
+            r"(?<![\w.%/])(\d{2,3})(\s*%)(?=\s*(?:on\s+)?(?:RA\b|room air|\d+(?:\.\d)?\s*L\b|NC\b"
+            r"|nasal cannula|NRB\b|HFNC\b|high[- ]flow|BiPAP\b|CPAP\b|FiO2))",
             re.I,
         ),
     ),
@@ -64,7 +79,7 @@ _VITAL_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "height",
         re.compile(
-            r"(?<![A-Za-z])(?:Ht|height)" + _LINK + r"(\d{1,3}(?:\.\d{1,2})?)"
+            r"(?<![A-Za-z])(?<!fundal )(?:Ht|height)" + _LINK + r"(\d{1,3}(?:\.\d{1,2})?)"
             r"(\s*(?:cm|centimeters|in|inches|m)(?![A-Za-z])|\s*(?:ft|')\s*(\d{1,2})\s*(?:in|\")?)",
             re.I,
         ),
@@ -72,11 +87,38 @@ _VITAL_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "bmi",
         re.compile(
-            r"(?<![A-Za-z])(?:BMI|body mass index)" + _LINK + r"(\d{2}(?:\.\d{1,2})?)(\s*kg/m(?:2|\^2|²))?",
+            r"(?<![A-Za-z])(?<!pregravid )(?<!pre-pregnancy )(?<!prepregnancy )(?:BMI|body mass index)"
+            + _LINK
+            + r"(\d{2}(?:\.\d{1,2})?)(\s*kg/m(?:2|\^2|²))?",
             re.I,
         ),
     ),
 )
+
+# A second reading that follows the first: "BP 146/88, rpt 138/84", "138/74 sitting, 126/70 standing",
+# "Tmax 38.9, now 37.8", "SpO2 93% RA -> 97% after neb", "Wt 81.2 kg (admit 78 kg)".
+_FOLLOW_UPS: dict[str, re.Pattern[str]] = {
+    "blood_pressure": re.compile(
+        r"(?:\s*(?:sitting|standing|supine|lying|seated|[LR] arm))?\s*(?:\([^)\n]{0,20}\))?"
+        r"\s*(?:,|;|->|\u2192)?\s*(?:(?:rpt|repeat|recheck(?:ed)?|then|now|and)\s*:?\s*)?(\d{2,3})\s*/\s*(\d{2,3})(\s*mm\s*hg)?",
+        re.I,
+    ),
+    "temperature": re.compile(
+        r"\s*(?:,|;|->|\u2192)?\s*(?:now|then|current(?:ly)?)\s*:?\s*(\d{2,3}(?:\.\d)?)"
+        r"(\s*(?:°|º|deg(?:rees)?)?\s*(?:F|C)(?![A-Za-z])|\s*°)?",
+        re.I,
+    ),
+    "oxygen_saturation": re.compile(
+        r"(?:\s*(?:on\s+)?(?:RA|room air|\d+(?:\.\d)?\s*L(?:\s*NC)?))?\s*(?:,|;|->|\u2192)\s*"
+        r"(?:(?:weaned to|now|then|up to|down to)\s+(?:[^,;|\n\d]{0,20},\s*)?)?(\d{2,3})(\s*%)",
+        re.I,
+    ),
+    "weight": re.compile(
+        r"\s*\((?:on\s+)?(?:admit|admission|at admission)\s*(?:wt|weight)?\s*:?\s*(\d{2,3}(?:\.\d{1,2})?)"
+        r"(\s*(?:kg|kgs|lbs?|pounds))",
+        re.I,
+    ),
+}
 
 VITAL_LOINC = {
     "blood_pressure": "85354-9",
@@ -116,6 +158,16 @@ def find_vitals(text: str) -> list[dict[str, Any]]:
                 continue
             taken.append((match.start(), match.end()))
             vitals.append(vital)
+            follow = _FOLLOW_UPS.get(kind)
+            position = match.end()
+            while follow is not None and (after := follow.match(text, position)):
+                reading = _vital(kind, after)
+                if reading is None or any(after.start(1) < e and s < after.end() for s, e in taken):
+                    break
+                reading["span"] = [after.start(1), after.end()]
+                taken.append((after.start(1), after.end()))
+                vitals.append(reading)
+                position = after.end()
     vitals.sort(key=lambda v: v["span"][0])
     return vitals
 
