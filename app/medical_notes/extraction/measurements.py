@@ -232,8 +232,10 @@ def _vital(kind: str, match: re.Match[str]) -> dict[str, Any] | None:
 
 # ---- laboratory results -------------------------------------------------------------------------
 _LAB_VALUE = re.compile(
-    r"\s*(?:\([^)\d]{0,20}\))?\s*(?::|=|-|\|)?\s*(?:(?:was|is|of|at|today|now|level|value|stable|peaked at|"
+    r"\s*(?:\([^)\d]{0,20}\)|\((?=[^)\n]*(?:\d+/\d+|\d+-?h\b|trough|peak|random))[^)\n]{0,30}\))?"
+    r"\s*(?::|=|-|\|)?\s*(?:--[ \t]+)*(?:(?:was|is|of|at|today|now|level|value|stable|peaked at|"
     r"peak|down to|up to|trended to|improved to|on arrival)\s+)?(?:(?:[01]?\d|2[0-3]):[0-5]\d[ \t]+)?"
+    r"(?:(?:\d{1,2}/\d{1,2}(?:/\d{2,4})?|\d{1,2}\s*h(?:r|rs)?)\s*:\s*)?"
     r"(?P<comparator><=|>=|<|>|≤|≥|~)?\s*"
     r"(?P<value>\d{1,3}(?:,\d{3})+(?:\.\d+)?(?!\d)|\d+(?:\.\d+)?)(?![\d/])"
     r"(?:\s*(?P<unit>[A-Za-zµ%/^*0-9.{}²_\[\]]+(?:\s?cr)?))?"
@@ -256,8 +258,13 @@ _NUM = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?(?!\d)|\d+(?:\.\d+)?"
 # Further values of the same test after the first: a trend ("6.8 -> 9.2"), an earlier value in
 # parentheses ("14.6 (18.9)", "(was 4.6 on admit)", "(baseline 12)"), or the next column of a table row.
 _MORE_VALUE = re.compile(
-    rf"(?:\s*(?:->|-->|→|=>|>)\s*|[ \t]{{2,}}|(?:[ \t]+[a-z]+){{0,2}}\s*\("
-    rf"(?:was|prev(?:ious(?:ly)?)?\.?|from|baseline|admit|on admit|adm(?:ission)?|initially|peak)?:?\s*"
+    rf"(?:\s*(?:->|-->|→|=>|>)\s*|[ \t]{{2,}}(?:--[ \t]+)*"
+    rf"|[ \t]*\|[ \t]*(?:(?:[01]?\d|2[0-3]):[0-5]\d|\d{{1,2}}\s*h(?:r|rs)?\s*:)[ \t]*"
+    rf"|,[ \t]*(?=(?:{_NUM})[ \t]+(?:peak|nadir|at|on|today|yesterday|now)\b)"
+    rf"|;[ \t]*(?=(?:peak|nadir|baseline|was|prev|pre-?op|post-?op|prior|last)\b[^)\n]{{0,25}}\))"
+    rf"|(?:[ \t]+[a-z]+){{0,2}}\s*\("
+    rf"(?:was|prev(?:ious(?:ly)?)?\.?|from|baseline|admit|on admit|adm(?:ission)?|initially|peak|nadir"
+    rf"|pre-?op|post-?op|prior|last)?:?\s*~?\s*"
     rf"(?=(?:{_NUM})(?![\d/.])[^)\n]{{0,25}}\)))"
     rf"(?P<value>{_NUM})(?![\d/])(?:[ \t]*(?P<unit>[A-Za-zµ%/^*0-9.{{}}²_\[\]]+))?(?:[^)\n]{{0,25}}\))?"
 )
