@@ -143,3 +143,11 @@ def test_lab_tables_flags_and_short_names() -> None:
     assert ("2345-7", 131, "mg/dL") in _labs("Na 139  K 4.6  BUN 19  Cr 1.12  Glu 131")
     assert [unit for _, value, unit in _labs("CBC: Hgb 11.4 L, MCV 76 L") if value == 11.4] == ["g/dL"]
     assert _labs("Pt: 84F, here with daughter.") == []
+
+
+def test_lab_prior_values_and_series() -> None:
+    values = [value for _, value, _ in _labs("Cr 2.1 (baseline 1.0; peak 2.6), Glu 188\n")]
+    assert values == [2.1, 1.0, 2.6, 188]
+    assert [value for _, value, _ in _labs("Hgb 9.4 (pre-op 12.1), K 4.8")] == [9.4, 12.1, 4.8]
+    assert [value for _, value, _ in _labs("hs-TnI 0h: 4 ng/L | 2h: 5 ng/L (delta 1)")] == [4, 5]
+    assert [value for _, value, _ in _labs("last INR 2/10: 3.0.")] == [3.0]

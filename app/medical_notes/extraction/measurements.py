@@ -261,12 +261,13 @@ _MORE_VALUE = re.compile(
     rf"(?:\s*(?:->|-->|→|=>|>)\s*|[ \t]{{2,}}(?:--[ \t]+)*"
     rf"|[ \t]*\|[ \t]*(?:(?:[01]?\d|2[0-3]):[0-5]\d|\d{{1,2}}\s*h(?:r|rs)?\s*:)[ \t]*"
     rf"|,[ \t]*(?=(?:{_NUM})[ \t]+(?:peak|nadir|at|on|today|yesterday|now)\b)"
-    rf"|;[ \t]*(?=(?:peak|nadir|baseline|was|prev|pre-?op|post-?op|prior|last)\b[^)\n]{{0,25}}\))"
+    rf"|;[ \t]*(?:peak|nadir|baseline|was|prev|pre-?op|post-?op|prior|last)\b:?[ \t]*~?[ \t]*"
+    rf"(?=(?:{_NUM})[^)\n]{{0,25}}\))"
     rf"|(?:[ \t]+[a-z]+){{0,2}}\s*\("
     rf"(?:was|prev(?:ious(?:ly)?)?\.?|from|baseline|admit|on admit|adm(?:ission)?|initially|peak|nadir"
     rf"|pre-?op|post-?op|prior|last)?:?\s*~?\s*"
     rf"(?=(?:{_NUM})(?![\d/.])[^)\n]{{0,25}}\)))"
-    rf"(?P<value>{_NUM})(?![\d/])(?:[ \t]*(?P<unit>[A-Za-zµ%/^*0-9.{{}}²_\[\]]+))?(?:[^)\n]{{0,25}}\))?"
+    rf"(?P<value>{_NUM})(?![\d/])(?:[ \t]*(?P<unit>[A-Za-zµ%/^*0-9.{{}}²_\[\]]+))?(?:[^);\n]{{0,25}}\))?"
 )
 # A result written as a target or goal ("A1c goal <7", "goal LDL <70") is not a result.
 _TARGET_BEFORE = re.compile(
