@@ -151,3 +151,21 @@ def test_lab_prior_values_and_series() -> None:
     assert [value for _, value, _ in _labs("Hgb 9.4 (pre-op 12.1), K 4.8")] == [9.4, 12.1, 4.8]
     assert [value for _, value, _ in _labs("hs-TnI 0h: 4 ng/L | 2h: 5 ng/L (delta 1)")] == [4, 5]
     assert [value for _, value, _ in _labs("last INR 2/10: 3.0.")] == [3.0]
+
+
+def test_lab_thresholds_are_not_results() -> None:
+    assert _labs("Hold chemo if ANC <1,000 or plt <75K next week.") == []
+    assert _labs("Treatment parameters met (ANC >= 1,000, plt >= 100K).") == []
+    assert _labs("Sliding scale:\n     BG 151-200 -> +1 unit") == []
+    assert _labs("Full dose appropriate (age <80, wt >60 kg, Cr <1.5).") == []
+    assert [value for _, value, _ in _labs("Troponin I <0.01 ng/mL")] == [0.01]
+
+
+def test_gas_line_sets_arterial_or_venous() -> None:
+    codes = [code for code, _, _ in _labs("VBG: pH 7.34 / pCO2 44 / HCO3 23")]
+    assert codes == ["2746-6", "2021-4", "14627-4"]
+    assert [code for code, _, _ in _labs("ABG 0430: pH 7.31, PaCO2 58, HCO3 29")] == [
+        "2744-1",
+        "2019-8",
+        "1960-4",
+    ]

@@ -321,6 +321,8 @@ def find_labs(text: str, terms: Terminology, vital_spans: list[tuple[int, int]])
             continue
         if re.match(r"\s*(?:[MF]|yo|y/?o|years?|yrs?)\b", text[value.end("value") : value.end("value") + 8]):
             continue  # "Pt: 84F", "pt 68 yo": an age, not a result
+        if _is_threshold(text, match.start(), value):
+            continue  # "hold if ANC <1,000", "treat any glucose <70", "BG 151-200 -> +1 unit": not a result
         if re.match(r"\s*(?:in|x|for|every)\s", text[match.end() : match.end() + 6]):
             continue
         if _TARGET_BEFORE.search(text[max(0, match.start() - 20) : match.start()]) or _TARGET_AFTER.match(
@@ -328,6 +330,9 @@ def find_labs(text: str, terms: Terminology, vital_spans: list[tuple[int, int]])
         ):
             continue
         entry = terms.loinc[code]
+        gas_code = _gas_code(text, match.start(), code)
+        if gas_code != code and gas_code in terms.loinc:
+            code, entry = gas_code, terms.loinc[gas_code]
         if code == "2345-7" and re.search(
             r"fasting\s*$", text[max(0, match.start() - 12) : match.start()], re.I
         ):
@@ -372,6 +377,49 @@ def find_labs(text: str, terms: Terminology, vital_spans: list[tuple[int, int]])
         else:
             unique[(str(lab["span"]), lab["loinc"])] = lab
     return sorted(unique.values(), key=lambda lab: lab["span"][0])
+
+
+_CRITERION_WORDS = re.compile(
+    r"\b(?:if|any|treat|hold|call|when|unless|until|criteria|parameters?|goal|keep|return|dosing|avoid)\b",
+    re.I,
+)
+
+
+# On a line that opens "VBG:" or "ABG 0430:", pH, pCO2 and HCO3 are that gas's, not the defaults.
+_GAS_LINE = re.compile(r"\b(?P<kind>ABG|VBG|arterial|venous|art(?:erial)? gas|ven(?:ous)? gas)\b", re.I)
+_ARTERIAL_TO_VENOUS = {"2744-1": "2746-6", "2019-8": "2021-4", "1960-4": "14627-4", "2028-9": "14627-4"}
+
+
+def _gas_code(text: str, position: int, code: str) -> str:
+    if code not in _ARTERIAL_TO_VENOUS:
+        return code
+    line_start = text.rfind("\n", 0, position) + 1
+    kind = _GAS_LINE.search(text, line_start, position)
+    if kind is None:
+        return code
+    if kind.group("kind").lower().startswith(("v", "ven")):
+        return _ARTERIAL_TO_VENOUS[code]
+    return "1960-4" if code == "2028-9" else code
+
+
+def _is_threshold(text: str, name_start: int, value: re.Match[str]) -> bool:
+    """A criterion, a threshold or a range of a scale, not a measured result."""
+    if re.match(r"[ \t]*[-\u2013][ \t]*\d", text[value.end("value") : value.end("value") + 6]):
+        return not value.group("unit") and value.group("low") is None
+    comparator = value.group("comparator")
+    if comparator is None or comparator == "~":
+        return False
+    if comparator in (">=", "<=", "\u2265", "\u2264"):
+        return True
+    clause_start = max(text.rfind(c, 0, name_start) for c in ".;\n(")
+    clause = text[clause_start + 1 : name_start]
+    if _CRITERION_WORDS.search(clause):
+        return True
+    if text[clause_start : clause_start + 1] == "(":  # "(age <80, wt >60 kg, Cr <1.5)": a list of criteria
+        close = text.find(")", name_start)
+        inner = text[clause_start : close if close > 0 else name_start + 40]
+        return len(re.findall(r"[<>\u2264\u2265]", inner)) >= 2 or bool(re.match(r"\(\s*\w+\s*[<>]", inner))
+    return False
 
 
 def _default_unit(entry: Any, unit: str | None, value: float) -> str | None:
