@@ -169,3 +169,13 @@ def test_gas_line_sets_arterial_or_venous() -> None:
         "2019-8",
         "1960-4",
     ]
+
+
+def test_slash_list_of_names_and_values() -> None:
+    labs = _labs("| Total chol / LDL / HDL / TG | 222 / 142 / 48 / 160 | |")
+    assert [(code, value) for code, value, _ in labs] == [
+        ("2093-3", 222),
+        ("13457-7", 142),
+        ("2085-9", 48),
+        ("2571-8", 160),
+    ]

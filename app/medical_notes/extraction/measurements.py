@@ -306,6 +306,9 @@ def find_labs(text: str, terms: Terminology, vital_spans: list[tuple[int, int]])
                 _simple_lab(terms, "1925-7", float(value) if "." in value else int(value), "meq/L", excess)
             )
             gas_spans.append((excess.start(), excess.end()))
+    for lab, span in _slash_lists(text, pattern, terms):
+        labs.append(lab)
+        gas_spans.append(span)
     for match in pattern.finditer(text):
         alias = match.group(0)
         if len(alias) <= 3 and alias.islower() and alias not in _LOWER_CASE_OK:
@@ -420,6 +423,55 @@ def _is_threshold(text: str, name_start: int, value: re.Match[str]) -> bool:
         inner = text[clause_start : close if close > 0 else name_start + 40]
         return len(re.findall(r"[<>\u2264\u2265]", inner)) >= 2 or bool(re.match(r"\(\s*\w+\s*[<>]", inner))
     return False
+
+
+_SLASH_LISTS: dict[int, re.Pattern[str]] = {}
+
+
+def _slash_lists(
+    text: str, pattern: re.Pattern[str], terms: Terminology
+) -> list[tuple[dict[str, Any], tuple[int, int]]]:
+    """ "Total chol / LDL / HDL / TG | 222 / 142 / 48 / 160": names and values in the same order."""
+    lists = _SLASH_LISTS.get(id(terms))
+    if lists is None:
+        name = pattern.pattern
+        lists = _SLASH_LISTS[id(terms)] = re.compile(
+            rf"(?P<names>{name}(?:[ \t]*/[ \t]*{name})+)[ \t]*(?:[:|=][ \t]*|[ \t]+)(?:\|[ \t]*)?"
+            rf"(?P<values>(?:{_NUM})(?:[ \t]*/[ \t]*(?:{_NUM}))+)(?![\d/])",
+            re.I,
+        )
+    found: list[tuple[dict[str, Any], tuple[int, int]]] = []
+    for match in lists.finditer(text):
+        names = list(pattern.finditer(text, match.start("names"), match.end("names")))
+        values = list(re.finditer(_NUM, text[match.start("values") : match.end("values")]))
+        if len(names) != len(values):
+            continue
+        for name, value in zip(names, values, strict=True):
+            key = " ".join(re.findall(r"[a-z0-9]+(?:'s)?", name.group(0).lower().replace("-", " ")))
+            code = terms.lab_aliases.get(key)
+            if code is None:
+                break
+            entry = terms.loinc[code]
+            start = match.start("values") + value.start()
+            number = _as_number(value.group(0).replace(",", ""))
+            found.append(
+                (
+                    {
+                        "name": entry.name,
+                        "loinc": code,
+                        "display": entry.display,
+                        "value": number,
+                        "comparator": None,
+                        "unit": _default_unit(entry, None, number),
+                        "reference_range": None,
+                        "flag": None,
+                        "text": value.group(0),
+                        "span": [start, start + len(value.group(0))],
+                    },
+                    (name.start(), name.end()),
+                )
+            )
+    return found
 
 
 def _default_unit(entry: Any, unit: str | None, value: float) -> str | None:
