@@ -179,3 +179,15 @@ def test_slash_list_of_names_and_values() -> None:
         ("2085-9", 48),
         ("2571-8", 160),
     ]
+
+
+def test_combination_allergen_is_coded_with_its_ingredients() -> None:
+    allergies = extract_structured("HPI: broke out in hives after Bactrim in 2019.")["allergies"]
+    assert [a["substance"] for a in allergies] == ["Bactrim"]
+    assert {c["display"] for c in allergies[0]["codings"]} == {"sulfamethoxazole", "trimethoprim"}
+    assert allergies[0]["category"] == "medication"
+    text = "Allergies: sulfamethoxazole-trimethoprim (rash), PCN-hives"
+    assert [(a["substance"], a["reaction"]) for a in extract_structured(text)["allergies"]] == [
+        ("sulfamethoxazole-trimethoprim", "rash"),
+        ("PCN", "hives"),
+    ]

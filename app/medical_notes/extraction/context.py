@@ -32,8 +32,14 @@ _ALLERGY_STATEMENT = re.compile(
 )
 _LIST_BELOW = re.compile(r"(?:\n[ \t]*(?:[-*\u2022]|\d{1,2}[.)])[ \t]+[^\n]+)+")
 _LIST_LINE = re.compile(r"\n[ \t]*(?:[-*\u2022]|\d{1,2}[.)])[ \t]+([^\n]+)")
+# "PCN-hives": the hyphen before a reaction separates; "sulfamethoxazole-trimethoprim" is one substance
+_REACTION_WORD = (
+    r"(?:hives|rash|itch|swelling|anaphylaxis|nausea|n/v|vomit|angioedema|sjs|cough|myalg|diarrh|gi\b)"
+)
 _REACTION = re.compile(
-    r"^(?P<substance>[^()\-—:>\u2192]+?)\s*(?:\((?P<paren>[^)]+)\)\s*)?(?:(?:->|\u2192|[-—:])\s*(?P<dash>.+)|"
+    rf"^(?P<substance>(?:[^()\-—:>\u2192]|(?<=[A-Za-z])-(?=[A-Za-z])(?!{_REACTION_WORD}))+?)"
+    r"\s*(?:\((?P<paren>[^)]+)\)\s*)?"
+    rf"(?:(?:->|\u2192|(?<![A-Za-z])-|-(?![A-Za-z])|-(?={_REACTION_WORD})|[—:])\s*(?P<dash>.+)|"
     r",?\s*(?:which causes?|causes?|"
     r"causing|caused|leads to|with|reaction:?)\s+(?P<verb>.+))?$",
     re.I,
@@ -237,14 +243,27 @@ def _allergy_items(text: str, offset: int, body: str) -> list[AllergyItem]:
 
 def allergy_output(item: AllergyItem, terms: Terminology) -> dict[str, Any]:
     rxcui = terms.drug_names.get(normalize(item.substance))
+    rxnorm = None
+    product = terms.products.get(terms.product_names.get(normalize(item.substance), ""))
+    if rxcui is None and product is not None and product.min_rxcui:  # "Bactrim": the combination
+        rxcui = product.min_rxcui
+        rxnorm = {"system": RXNORM_SYSTEM, "code": product.min_rxcui, "display": product.name}
     if rxcui is None:  # "sulfamethoxazole-trimethoprim": the first ingredient
         words = normalize(item.substance).split()
         rxcui = terms.drug_names.get(words[0]) if words else None
-    rxnorm = None
-    if rxcui is not None:
+    if rxnorm is None and rxcui is not None:
         rxnorm = {"system": RXNORM_SYSTEM, "code": rxcui, "display": terms.ingredients[rxcui].name}
+    codings = []
+    if product is not None:  # a combination: each ingredient coded too
+        codings = [
+            {"system": RXNORM_SYSTEM, "code": code, "display": terms.ingredients[code].name, "tty": "IN"}
+            for code in product.ingredients
+            if code in terms.ingredients
+        ]
     category = (
-        "medication" if rxcui or re.search(r"\b(?:drug|sulfa|antibiotic)", item.substance, re.I) else None
+        "medication"
+        if rxcui or codings or re.search(r"\b(?:drug|sulfa|antibiotic)", item.substance, re.I)
+        else None
     )
     if category is None:
         if re.search(r"\b(?:peanut|nut|shellfish|egg|milk|wheat|soy|fish|food|gluten)", item.substance, re.I):
@@ -259,6 +278,7 @@ def allergy_output(item: AllergyItem, terms: Terminology) -> dict[str, Any]:
         "verification": item.verification,
         "category": category,
         "rxnorm": rxnorm,
+        "codings": codings,
     }
 
 
