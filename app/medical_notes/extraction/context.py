@@ -4,7 +4,7 @@ encounter."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from medical_notes.extraction.note_type import encounter_class, note_type
@@ -14,27 +14,40 @@ from medical_notes.extraction.text import NoteLayout
 # ---- allergies ----------------------------------------------------------------------------------
 _NO_ALLERGIES = re.compile(r"\b(?:NKDA|NKA|no known (?:drug )?allergies|no allergies)\b", re.I)
 _ALLERGY_LEAD = re.compile(
-    r"(?:\ballerg(?:ies|y)\b(?:\s+(?:to|list|history))?(?:\s*\([^)\n]{0,20}\))?|\ballergic to\b"
-    r"|\bintolerant of\b|\bintolerance to\b)"
+    r"(?:\ballerg(?:ies|y)\b(?:\s*/\s*\w+)?(?:\s+(?:to|list|history))?(?:\s*\([^)\n]{0,20}\))?"
+    r"|\ballergic to\b|\bintolerant (?:of|to)\b|\bintoleranc(?:e|es) to\b|\bintoleranc(?:e|es)(?=\s*:))"
     r"[ \t]*[:\-\u2014]?[ \t]*(?:\n(?![ \t]*(?:[-*\u2022]|\d{1,2}[.)])[ \t])[ \t]*)?",
     re.I,
 )
-_ALLERGY_ITEM_SPLIT = re.compile(
-    r",(?![^()]*\))(?!\s*(?:which|that|causing|with|leading))\s*|;\s*|\s+and\s+(?![^()]*\))(?!causes)"
-)
+# Short headings at the start of a line or sentence: "All: codeine", "ALL: sulfa", "Intol: atorvastatin"
+_SHORT_LEAD = re.compile(r"(?:^|(?<=[.;] ))[ \t]*(?:ALL|All|INTOL|Intol)[ \t]*:[ \t]*", re.M)
+_ALLERGY_ITEM_SPLIT = re.compile(r",(?![^()]*\))(?!\s*(?:which|that|causing|with|leading))\s*|;\s*")
+# "nausea and confusion" after the allergen's dash or arrow is one reaction list, not two allergens
+_REACTION_STARTED = re.compile(r"->|\u2192|\s[-\u2014:]\s")
 # "Allergies:", "Allergy list -", "allergic to", "allergy to": an allergy statement, not a passing word
 _ALLERGY_STATEMENT = re.compile(
-    r"(?:allergic|intoleran\w*)\b|allerg\w*\s+to\b|allerg\w*(?:\s+\w+)?(?:\s*\([^)]*\))?[ \t]*[:\-\u2014]",
+    r"(?:allergic|intoleran\w*)\b|allerg\w*\s+to\b"
+    r"|allerg\w*(?:\s*/\s*\w+)?(?:\s+\w+)?(?:\s*\([^)]*\))?[ \t]*[:\-\u2014]|(?:ALL|All|INTOL|Intol)\s*:",
     re.I,
 )
 _LIST_BELOW = re.compile(r"(?:\n[ \t]*(?:[-*\u2022]|\d{1,2}[.)])[ \t]+[^\n]+)+")
 _LIST_LINE = re.compile(r"\n[ \t]*(?:[-*\u2022]|\d{1,2}[.)])[ \t]+([^\n]+)")
+# "PCN-hives": the hyphen before a reaction separates; "sulfamethoxazole-trimethoprim" is one substance
+_REACTION_WORD = (
+    r"(?:hives|rash|itch|swelling|anaphylaxis|nausea|n/v|vomit|angioedema|sjs|cough|myalg|diarrh|gi\b)"
+)
 _REACTION = re.compile(
-    r"^(?P<substance>[^()\-—:>\u2192]+?)\s*(?:\((?P<paren>[^)]+)\)|(?:->|\u2192|[-—:])\s*(?P<dash>.+)|"
+    rf"^(?P<substance>(?:[^()\-—:>\u2192]|(?<=[A-Za-z])-(?=[A-Za-z])(?!{_REACTION_WORD}))+?)"
+    r"\s*(?:\((?P<paren>[^)]+)\)\s*)?"
+    rf"(?:(?:->|\u2192|(?<![A-Za-z])-|-(?![A-Za-z])|-(?={_REACTION_WORD})|[—:])\s*(?P<dash>.+)|"
     r",?\s*(?:which causes?|causes?|"
     r"causing|caused|leads to|with|reaction:?)\s+(?P<verb>.+))?$",
     re.I,
 )
+# The sentences of an allergy line: "PCN (hives), sulfa - rash. Latex." (not ended by a period in "(...)")
+_SENTENCE = re.compile(r"(?:\([^)\n]*\)|[^.(\n])+(?:\.(?=\s|$)|$)")
+# A later sentence that opens another heading ("Meds on admission: ...") ends the allergy statement.
+_HEADING_START = re.compile(r"^\s*[A-Za-z][\w /&'-]{0,30}:")
 
 
 @dataclass(frozen=True)
@@ -49,12 +62,46 @@ class AllergyItem:
 # An allergy the note doubts ("codeine? per pt", "possible sulfa allergy", "PCN - unclear") is unconfirmed.
 _UNCONFIRMED = re.compile(
     r"\?|\b(?:possible|possibly|maybe|unclear|uncertain|questionable|unsure|not sure|unknown reaction|"
-    r"reported|per (?:pt|patient)|intolerance|unverified|unconfirmed|suspected)\b",
+    r"reported|per (?:pt|patient|mom|dad|mother|father|parents?|family|daughter|son|wife|husband)|"
+    r"unverified|unconfirmed|suspected)\b",
+    re.I,
+)
+# A clause saying the drug was tolerated or caused no reaction is never an allergy, wherever it sits.
+_NOT_ALLERGY_CLAUSE = re.compile(
+    r"\btolerat(?:ed|es|ing)\b|\bwithout (?:any |a )?(?:reaction|issues?|problems?|incident)\b"
+    r"|\bno (?:further |adverse )?(?:reaction|problems?|issues?)\b|\bnot (?:a )?(?:true )?allerg"
+    r"|\bnot an allergy\b|\bde-?label",
     re.I,
 )
 _NOT_ALLERGY = re.compile(
-    r"^\s*(?:no\s+(?:reaction|hives|rash|allergy|problems?|issues?)\b|tolerat(?:ed|es)\b|"
+    r"^\s*(?:no\s+\w|tolerat(?:ed|es)\b|"
     r"(?:has\s+)?taken\s+\w+\s+without\b)",
+    re.I,
+)
+_NOT_SUBSTANCE = re.compile(
+    r"^(?:per|pt|patient|otherwise|unconfirmed|unclear|unknown|confirmed|avoid|none|see|as|since|but|not|"
+    r"reports?|states?|says|family|mom|dad)\b",
+    re.I,
+)
+# A clause after an allergen that doubts it ("per mom", "unclear if reaction") makes it unconfirmed.
+_HEDGE_CLAUSE = re.compile(
+    r"^[\s\"'\u201c]*(?:per|pt|unclear|unsure|not sure|unconfirmed|uncertain|unknown if)\b", re.I
+)
+# "loose stools, not an allergy", "nausea only, side effect", "intolerance, not allergy": no allergy here
+_NOT_ALLERGY_STATEMENT = re.compile(r"\bnot (?:an? )?(?:true )?allerg|\bside effect\b", re.I)
+_HEDGE = re.compile(r"^(?:maybe|possibly|possible|probably|questionable|\?)\s*", re.I)
+_CHILDHOOD = re.compile(r"\s+(?:as an? (?:kid|child|baby|teen|infant)|in childhood|at age \d+)$", re.I)
+# Allergies in prose: "broke out in hives after Bactrim", "got a rash from amoxicillin"
+_REACTION_AFTER = re.compile(
+    r"\b(?:broke out in|developed|got|had|with)\s+(?:a\s+|an\s+)?"
+    r"(?P<reaction>hives|(?:diffuse |a )?rash|angioedema|anaphylaxis|lip swelling|throat swelling|wheezing)"
+    r"\s+(?:after|from|with|to)\s+(?:taking\s+|starting\s+|getting\s+)?(?:a\s+|an\s+|the\s+|his\s+|her\s+)?"
+    r"(?P<substance>[A-Za-z][\w-]{2,}(?:\s*/\s*[A-Za-z][\w-]{2,})?)",
+    re.I,
+)
+_PROSE_NOT_DRUG = re.compile(
+    r"^(?:eating|being|exposure|surgery|that|this|it|the|a|an|his|her|their|school|work|dinner|lunch|"
+    r"breakfast|sun|heat|exercise|showering|bathing|contact|swimming|\w+ing)$",
     re.I,
 )
 
@@ -62,59 +109,131 @@ _NOT_ALLERGY = re.compile(
 def find_allergies(layout: NoteLayout) -> list[AllergyItem]:
     text = layout.text
     items: list[AllergyItem] = []
-    for lead in _ALLERGY_LEAD.finditer(text):
+    leads = sorted([*_ALLERGY_LEAD.finditer(text), *_SHORT_LEAD.finditer(text)], key=lambda m: m.start())
+    for lead in leads:
         if re.search(r"\b(?:no|denies|without)\s+$", text[max(0, lead.start() - 12) : lead.start()], re.I):
             continue
-        if not _ALLERGY_STATEMENT.match(lead.group(0)):
+        if not _ALLERGY_STATEMENT.search(lead.group(0)):
             continue  # "seasonal allergies", "allergy season": not a list of allergens
         line_end = layout.line_bounds(lead.end())[1]
-        sentence_end = re.search(r"\.(?:\s|$)", text[lead.end() : line_end])
-        end = lead.end() + sentence_end.start() if sentence_end else line_end
-        body = text[lead.end() : end]
-        if not body.strip():  # "Allergies:" with the list on the next lines
+        line = text[lead.end() : line_end]
+        if not re.search(r"[:\-\u2014]", lead.group(0)):  # "allergic to X", "intolerance to X" in prose
+            line = re.split(r"[;.](?=\s|$)", line)[0]
+        if not line.strip():  # "Allergies:" with the list on the next lines
             listed = _LIST_BELOW.match(text, line_end)
             if listed:
                 for item in _LIST_LINE.finditer(listed.group(0)):
                     items.extend(_allergy_items(text, line_end + item.start(1), item.group(1)))
             continue
-        if (
-            not body.strip()
-            or _NO_ALLERGIES.match(body.strip())
-            or body.strip().lower().startswith(("none", "nkda"))
-        ):
-            continue
-        items.extend(_allergy_items(text, lead.end(), body))
+        for number, sentence in enumerate(_SENTENCE.finditer(line)):
+            body = sentence.group(0)
+            stripped = body.strip().rstrip(".").strip()
+            if not stripped:
+                continue
+            if number and _HEADING_START.match(body):
+                break  # "NKDA. Meds on admission: ...": the allergy statement is over
+            if _NO_ALLERGIES.match(stripped) or stripped.lower().startswith(("none", "nkda", "nka")):
+                continue  # "NKDA. (Lamictal - rash?)", "none to meds. Shellfish"
+            offset = lead.end() + sentence.start()
+            if stripped.startswith("(") and stripped.endswith(")"):  # "(Lamictal - rash? 2017, ...)"
+                inner = body.index("(") + 1
+                offset += inner
+                body = body[inner : body.rindex(")")]
+            items.extend(_allergy_items(text, offset, body))
+    items.extend(_prose_allergies(text))
     unique: dict[tuple[int, int], AllergyItem] = {}
+    names: set[str] = set()
     for item in items:
+        if item.substance.lower() in names:
+            continue  # the allergen again in the plan or the history
+        names.add(item.substance.lower())
+        if any(s <= item.start < e or item.start <= s < item.end for s, e in unique):
+            continue
         unique.setdefault((item.start, item.end), item)
     return list(unique.values())
+
+
+def _prose_allergies(text: str) -> list[AllergyItem]:
+    """ "broke out in hives after Bactrim": an allergy stated in the history, not under a heading."""
+    items: list[AllergyItem] = []
+    for match in _REACTION_AFTER.finditer(text):
+        before = text[max(0, match.start() - 40) : match.start()]
+        if re.search(r"\b(?:no|denies|denied|without|never)\b[^.;\n]*$", before, re.I):
+            continue  # "no hives with amoxicillin"
+        substance = match.group("substance")
+        if _PROSE_NOT_DRUG.match(substance):
+            continue
+        sentence_end = re.search(r"[.;\n]", text[match.end() :])
+        rest = text[match.end() : match.end() + (sentence_end.start() if sentence_end else 80)]
+        if _NOT_ALLERGY_CLAUSE.search(rest):
+            continue
+        verification = "unconfirmed" if _UNCONFIRMED.search(before + match.group(0)) else "confirmed"
+        start = match.start("substance")
+        items.append(
+            AllergyItem(start, start + len(substance), substance, match.group("reaction"), verification)
+        )
+    return items
+
+
+def _split_items(body: str) -> list[str]:
+    parts: list[str] = []
+    for part in _ALLERGY_ITEM_SPLIT.split(body):
+        pieces = re.split(r"(\s+and\s+)", part)
+        current = pieces[0]
+        for joiner, piece in zip(pieces[1::2], pieces[2::2], strict=True):
+            if _REACTION_STARTED.search(current) or re.match(r"[^()]*\)", piece):
+                current += joiner + piece  # "Morphine -> nausea and confusion"
+            else:
+                parts.append(current)
+                current = piece
+        parts.append(current)
+    return parts
 
 
 def _allergy_items(text: str, offset: int, body: str) -> list[AllergyItem]:
     """The allergens (with reactions) of one allergy statement starting at text[offset]."""
     items: list[AllergyItem] = []
+    # "(has tolerated cefazolin since without reaction)": blank the clause out, keeping offsets
+    body = re.sub(
+        r"\([^()]*\)",
+        lambda m: " " * len(m.group(0)) if _NOT_ALLERGY_CLAUSE.search(m.group(0)) else m.group(0),
+        body,
+    )
+    if _NOT_ALLERGY_STATEMENT.search(body):
+        return items
     position = 0
-    for part in [*_ALLERGY_ITEM_SPLIT.split(body)]:
+    for part in _split_items(body):
         part_start = body.find(part, position)
         position = part_start + len(part)
+        if items and _HEDGE_CLAUSE.match(part):  # "PCN - rash, per mom": the allergen before is doubtful
+            items[-1] = replace(items[-1], verification="unconfirmed")
+            continue
         item = part.strip(" .")
         if item.count(")") > item.count("("):
             item = item.replace(")", "").strip()
+        item = item.strip(" .\"'\u201c\u201d")
         if len(item) < 3 or not item[0].isalpha() or item.lower() in ("rash", "hives"):
             continue
-        if _NOT_ALLERGY.search(item):
-            continue  # "no hives with PCN", "tolerated amoxicillin": not an allergy
+        if _NOT_ALLERGY.search(item) or _NOT_ALLERGY_CLAUSE.search(item) or _NOT_SUBSTANCE.match(item):
+            continue  # "no hives with PCN", "tolerated amoxicillin", "per mom": not an allergen
         match = _REACTION.match(item)
-        substance = (match.group("substance") if match else item).strip(" .?")
+        substance = (match.group("substance") if match else item).strip(" .?\"'\u201c\u201d")
+        substance = _CHILDHOOD.sub("", _HEDGE.sub("", substance)).strip(" .?\"'\u201c\u201d")
         if not substance or len(substance.split()) > 5 or _NO_ALLERGIES.match(substance):
+            continue
+        if _NOT_SUBSTANCE.match(substance):
             continue
         reaction = None
         if match:
             reaction = (match.group("paren") or match.group("dash") or match.group("verb") or "").strip(
                 " ."
             ) or None
+        if reaction and re.fullmatch(r"(?:unconfirmed|unclear|unknown|uncertain|unsure)", reaction, re.I):
+            reaction = None
         start = offset + part_start + (len(part) - len(part.lstrip()))
         substance_start = text.find(substance, start)
+        if substance_start < 0:
+            continue
         verification = "unconfirmed" if _UNCONFIRMED.search(part) else "confirmed"
         items.append(
             AllergyItem(substance_start, substance_start + len(substance), substance, reaction, verification)
@@ -124,14 +243,27 @@ def _allergy_items(text: str, offset: int, body: str) -> list[AllergyItem]:
 
 def allergy_output(item: AllergyItem, terms: Terminology) -> dict[str, Any]:
     rxcui = terms.drug_names.get(normalize(item.substance))
+    rxnorm = None
+    product = terms.products.get(terms.product_names.get(normalize(item.substance), ""))
+    if rxcui is None and product is not None and product.min_rxcui:  # "Bactrim": the combination
+        rxcui = product.min_rxcui
+        rxnorm = {"system": RXNORM_SYSTEM, "code": product.min_rxcui, "display": product.name}
     if rxcui is None:  # "sulfamethoxazole-trimethoprim": the first ingredient
         words = normalize(item.substance).split()
         rxcui = terms.drug_names.get(words[0]) if words else None
-    rxnorm = None
-    if rxcui is not None:
+    if rxnorm is None and rxcui is not None:
         rxnorm = {"system": RXNORM_SYSTEM, "code": rxcui, "display": terms.ingredients[rxcui].name}
+    codings = []
+    if product is not None:  # a combination: each ingredient coded too
+        codings = [
+            {"system": RXNORM_SYSTEM, "code": code, "display": terms.ingredients[code].name, "tty": "IN"}
+            for code in product.ingredients
+            if code in terms.ingredients
+        ]
     category = (
-        "medication" if rxcui or re.search(r"\b(?:drug|sulfa|antibiotic)", item.substance, re.I) else None
+        "medication"
+        if rxcui or codings or re.search(r"\b(?:drug|sulfa|antibiotic)", item.substance, re.I)
+        else None
     )
     if category is None:
         if re.search(r"\b(?:peanut|nut|shellfish|egg|milk|wheat|soy|fish|food|gluten)", item.substance, re.I):
@@ -146,6 +278,7 @@ def allergy_output(item: AllergyItem, terms: Terminology) -> dict[str, Any]:
         "verification": item.verification,
         "category": category,
         "rxnorm": rxnorm,
+        "codings": codings,
     }
 
 

@@ -13,7 +13,8 @@ _VITAL_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "blood_pressure",
         re.compile(
-            r"(?<![A-Za-z])(?:BP|B/P|blood pressure|NIBP)"
+            r"(?<![A-Za-z])(?:BP|B/P|blood pressure|NIBP"
+            r"|(?<![A-Za-z])(?:VS|V/S|vitals?(?: at d/?c)?)(?=\s*:?\s*\d+/))"
             + _LINK
             + r"(\d{2,3})\s*/\s*(\d{2,3})(\s*mm\s*hg)?",
             re.I,
@@ -22,9 +23,9 @@ _VITAL_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "heart_rate",
         re.compile(
-            r"(?<![A-Za-z])(?:HR|heart rate|pulse(?: rate)?|P(?=\s*:?\s*\d))"
+            r"(?<![A-Za-z0-9])(?:(?-i:HR|Hr)|heart rate|pulse(?: rate)?|P(?=\s*:?\s*\d))"
             + _LINK
-            + r"(\d{2,3})(\s*(?:bpm|/min|beats/min))?",
+            + r"(\d{2,3})(?!\d|\.\d)(?!\s*[-\u2013]\s*\d)(?!\s*(?:g|mg|mL)\b)(\s*(?:bpm|/min|beats/min))?",
             re.I,
         ),
     ),
@@ -45,11 +46,25 @@ _VITAL_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
             re.I,
         ),
     ),
+    (  # "98.4 F" on a vitals line: a temperature without its label
+        "temperature",
+        re.compile(
+            r"(?:^|(?<=, )|(?<=\| )|(?<=: )|(?<=  ))(\d{2,3}\.\d)(\s*(?:°|º)?\s*(?:F|C))(?![A-Za-z])", re.M
+        ),
+    ),
     (
         "oxygen_saturation",
         re.compile(
             r"(?<![A-Za-z])(?:SpO2|SaO2|O2 sat(?:uration)?|sat(?:s|uration)?|pulse ox(?:imetry)?"
             r"|oxygen saturation)" + _LINK + r"(\d{2,3})(\s*%)?",
+            re.I,
+        ),
+    ),
+    (  # "98% RA", "93% on 2L NC" on a vitals line: a saturation without its label
+        "oxygen_saturation",
+        re.compile(
+            r"(?<![\w.%/])(\d{2,3})(\s*%)(?=\s*(?:on\s+)?(?:RA\b|room air|\d+(?:\.\d)?\s*L\b|NC\b"
+            r"|nasal cannula|NRB\b|HFNC\b|high[- ]flow|BiPAP\b|CPAP\b|FiO2))",
             re.I,
         ),
     ),
@@ -64,7 +79,7 @@ _VITAL_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "height",
         re.compile(
-            r"(?<![A-Za-z])(?:Ht|height)" + _LINK + r"(\d{1,3}(?:\.\d{1,2})?)"
+            r"(?<![A-Za-z])(?<!fundal )(?:Ht|height)" + _LINK + r"(\d{1,3}(?:\.\d{1,2})?)"
             r"(\s*(?:cm|centimeters|in|inches|m)(?![A-Za-z])|\s*(?:ft|')\s*(\d{1,2})\s*(?:in|\")?)",
             re.I,
         ),
@@ -72,11 +87,38 @@ _VITAL_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "bmi",
         re.compile(
-            r"(?<![A-Za-z])(?:BMI|body mass index)" + _LINK + r"(\d{2}(?:\.\d{1,2})?)(\s*kg/m(?:2|\^2|²))?",
+            r"(?<![A-Za-z])(?<!pregravid )(?<!pre-pregnancy )(?<!prepregnancy )(?:BMI|body mass index)"
+            + _LINK
+            + r"(\d{2}(?:\.\d{1,2})?)(\s*kg/m(?:2|\^2|²))?",
             re.I,
         ),
     ),
 )
+
+# A second reading that follows the first: "BP 146/88, rpt 138/84", "138/74 sitting, 126/70 standing",
+# "Tmax 38.9, now 37.8", "SpO2 93% RA -> 97% after neb", "Wt 81.2 kg (admit 78 kg)".
+_FOLLOW_UPS: dict[str, re.Pattern[str]] = {
+    "blood_pressure": re.compile(
+        r"(?:\s*(?:sitting|standing|supine|lying|seated|[LR] arm))?\s*(?:\([^)\n]{0,20}\))?"
+        r"\s*(?:,|;|->|\u2192)?\s*(?:(?:rpt|repeat|recheck(?:ed)?|then|now|and)\s*:?\s*)?(\d{2,3})\s*/\s*(\d{2,3})(\s*mm\s*hg)?",
+        re.I,
+    ),
+    "temperature": re.compile(
+        r"\s*(?:,|;|->|\u2192)?\s*(?:now|then|current(?:ly)?)\s*:?\s*(\d{2,3}(?:\.\d)?)"
+        r"(\s*(?:°|º|deg(?:rees)?)?\s*(?:F|C)(?![A-Za-z])|\s*°)?",
+        re.I,
+    ),
+    "oxygen_saturation": re.compile(
+        r"(?:\s*(?:on\s+)?(?:RA|room air|\d+(?:\.\d)?\s*L(?:\s*NC)?))?\s*(?:,|;|->|\u2192)\s*"
+        r"(?:(?:weaned to|now|then|up to|down to)\s+(?:[^,;|\n\d]{0,20},\s*)?)?(\d{2,3})(\s*%)",
+        re.I,
+    ),
+    "weight": re.compile(
+        r"\s*\((?:on\s+)?(?:admit|admission|at admission)\s*(?:wt|weight)?\s*:?\s*(\d{2,3}(?:\.\d{1,2})?)"
+        r"(\s*(?:kg|kgs|lbs?|pounds))",
+        re.I,
+    ),
+}
 
 VITAL_LOINC = {
     "blood_pressure": "85354-9",
@@ -116,6 +158,16 @@ def find_vitals(text: str) -> list[dict[str, Any]]:
                 continue
             taken.append((match.start(), match.end()))
             vitals.append(vital)
+            follow = _FOLLOW_UPS.get(kind)
+            position = match.end()
+            while follow is not None and (after := follow.match(text, position)):
+                reading = _vital(kind, after)
+                if reading is None or any(after.start(1) < e and s < after.end() for s, e in taken):
+                    break
+                reading["span"] = [after.start(1), after.end()]
+                taken.append((after.start(1), after.end()))
+                vitals.append(reading)
+                position = after.end()
     vitals.sort(key=lambda v: v["span"][0])
     return vitals
 
@@ -180,8 +232,11 @@ def _vital(kind: str, match: re.Match[str]) -> dict[str, Any] | None:
 
 # ---- laboratory results -------------------------------------------------------------------------
 _LAB_VALUE = re.compile(
-    r"\s*(?:\([^)\d]{0,20}\))?\s*(?::|=|-)?\s*(?:(?:was|is|of|at|today|now|level|value|stable|peaked at|"
-    r"peak|down to|up to|trended to|improved to|on arrival)\s+)?(?P<comparator><=|>=|<|>|≤|≥|~)?\s*"
+    r"\s*(?:\([^)\d]{0,20}\)|\((?=[^)\n]*(?:\d+/\d+|\d+-?h\b|trough|peak|random))[^)\n]{0,30}\))?"
+    r"\s*(?::|=|-|\|)?\s*(?:--[ \t]+)*(?:(?:was|is|of|at|today|now|level|value|stable|peaked at|"
+    r"peak|down to|up to|trended to|improved to|on arrival)\s+)?(?:(?:[01]?\d|2[0-3]):[0-5]\d[ \t]+)?"
+    r"(?:(?:\d{1,2}/\d{1,2}(?:/\d{2,4})?|\d{1,2}\s*h(?:r|rs)?)\s*:\s*)?"
+    r"(?P<comparator><=|>=|<|>|≤|≥|~)?\s*"
     r"(?P<value>\d{1,3}(?:,\d{3})+(?:\.\d+)?(?!\d)|\d+(?:\.\d+)?)(?![\d/])"
     r"(?:\s*(?P<unit>[A-Za-zµ%/^*0-9.{}²_\[\]]+(?:\s?cr)?))?"
     r"(?:\s*\((?:ref(?:erence)?(?: range)?:?\s*|target\s*|goal\s*|normal\s*)?"
@@ -203,10 +258,16 @@ _NUM = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?(?!\d)|\d+(?:\.\d+)?"
 # Further values of the same test after the first: a trend ("6.8 -> 9.2"), an earlier value in
 # parentheses ("14.6 (18.9)", "(was 4.6 on admit)", "(baseline 12)"), or the next column of a table row.
 _MORE_VALUE = re.compile(
-    rf"(?:\s*(?:->|-->|→|=>|>)\s*|[ \t]{{2,}}|(?:[ \t]+[a-z]+){{0,2}}\s*\("
-    rf"(?:was|prev(?:ious(?:ly)?)?\.?|from|baseline|admit|on admit|adm(?:ission)?|initially|peak)?:?\s*"
+    rf"(?:\s*(?:->|-->|→|=>|>)\s*|[ \t]{{2,}}(?:--[ \t]+)*"
+    rf"|[ \t]*\|[ \t]*(?:(?:[01]?\d|2[0-3]):[0-5]\d|\d{{1,2}}\s*h(?:r|rs)?\s*:)[ \t]*"
+    rf"|,[ \t]*(?=(?:{_NUM})[ \t]+(?:peak|nadir|at|on|today|yesterday|now)\b)"
+    rf"|;[ \t]*(?:peak|nadir|baseline|was|prev|pre-?op|post-?op|prior|last)\b:?[ \t]*~?[ \t]*"
+    rf"(?=(?:{_NUM})[^)\n]{{0,25}}\))"
+    rf"|(?:[ \t]+[a-z]+){{0,2}}\s*\("
+    rf"(?:was|prev(?:ious(?:ly)?)?\.?|from|baseline|admit|on admit|adm(?:ission)?|initially|peak|nadir"
+    rf"|pre-?op|post-?op|prior|last)?:?\s*~?\s*"
     rf"(?=(?:{_NUM})(?![\d/.])[^)\n]{{0,25}}\)))"
-    rf"(?P<value>{_NUM})(?![\d/])(?:[ \t]*(?P<unit>[A-Za-zµ%/^*0-9.{{}}²_\[\]]+))?(?:[^)\n]{{0,25}}\))?"
+    rf"(?P<value>{_NUM})(?![\d/])(?:[ \t]*(?P<unit>[A-Za-zµ%/^*0-9.{{}}²_\[\]]+))?(?:[^);\n]{{0,25}}\))?"
 )
 # A result written as a target or goal ("A1c goal <7", "goal LDL <70") is not a result.
 _TARGET_BEFORE = re.compile(
@@ -245,6 +306,9 @@ def find_labs(text: str, terms: Terminology, vital_spans: list[tuple[int, int]])
                 _simple_lab(terms, "1925-7", float(value) if "." in value else int(value), "meq/L", excess)
             )
             gas_spans.append((excess.start(), excess.end()))
+    for lab, span in _slash_lists(text, pattern, terms):
+        labs.append(lab)
+        gas_spans.append(span)
     for match in pattern.finditer(text):
         alias = match.group(0)
         if len(alias) <= 3 and alias.islower() and alias not in _LOWER_CASE_OK:
@@ -258,6 +322,10 @@ def find_labs(text: str, terms: Terminology, vital_spans: list[tuple[int, int]])
         value = _LAB_VALUE.match(text, match.end())
         if value is None:
             continue
+        if re.match(r"\s*(?:[MF]|yo|y/?o|years?|yrs?)\b", text[value.end("value") : value.end("value") + 8]):
+            continue  # "Pt: 84F", "pt 68 yo": an age, not a result
+        if _is_threshold(text, match.start(), value):
+            continue  # "hold if ANC <1,000", "treat any glucose <70", "BG 151-200 -> +1 unit": not a result
         if re.match(r"\s*(?:in|x|for|every)\s", text[match.end() : match.end() + 6]):
             continue
         if _TARGET_BEFORE.search(text[max(0, match.start() - 20) : match.start()]) or _TARGET_AFTER.match(
@@ -265,6 +333,9 @@ def find_labs(text: str, terms: Terminology, vital_spans: list[tuple[int, int]])
         ):
             continue
         entry = terms.loinc[code]
+        gas_code = _gas_code(text, match.start(), code)
+        if gas_code != code and gas_code in terms.loinc:
+            code, entry = gas_code, terms.loinc[gas_code]
         if code == "2345-7" and re.search(
             r"fasting\s*$", text[max(0, match.start() - 12) : match.start()], re.I
         ):
@@ -309,6 +380,98 @@ def find_labs(text: str, terms: Terminology, vital_spans: list[tuple[int, int]])
         else:
             unique[(str(lab["span"]), lab["loinc"])] = lab
     return sorted(unique.values(), key=lambda lab: lab["span"][0])
+
+
+_CRITERION_WORDS = re.compile(
+    r"\b(?:if|any|treat|hold|call|when|unless|until|criteria|parameters?|goal|keep|return|dosing|avoid)\b",
+    re.I,
+)
+
+
+# On a line that opens "VBG:" or "ABG 0430:", pH, pCO2 and HCO3 are that gas's, not the defaults.
+_GAS_LINE = re.compile(r"\b(?P<kind>ABG|VBG|arterial|venous|art(?:erial)? gas|ven(?:ous)? gas)\b", re.I)
+_ARTERIAL_TO_VENOUS = {"2744-1": "2746-6", "2019-8": "2021-4", "1960-4": "14627-4", "2028-9": "14627-4"}
+
+
+def _gas_code(text: str, position: int, code: str) -> str:
+    if code not in _ARTERIAL_TO_VENOUS:
+        return code
+    line_start = text.rfind("\n", 0, position) + 1
+    kind = _GAS_LINE.search(text, line_start, position)
+    if kind is None:
+        return code
+    if kind.group("kind").lower().startswith(("v", "ven")):
+        return _ARTERIAL_TO_VENOUS[code]
+    return "1960-4" if code == "2028-9" else code
+
+
+def _is_threshold(text: str, name_start: int, value: re.Match[str]) -> bool:
+    """A criterion, a threshold or a range of a scale, not a measured result."""
+    if re.match(r"[ \t]*[-\u2013][ \t]*\d", text[value.end("value") : value.end("value") + 6]):
+        return not value.group("unit") and value.group("low") is None
+    comparator = value.group("comparator")
+    if comparator is None or comparator == "~":
+        return False
+    if comparator in (">=", "<=", "\u2265", "\u2264"):
+        return True
+    clause_start = max(text.rfind(c, 0, name_start) for c in ".;\n(")
+    clause = text[clause_start + 1 : name_start]
+    if _CRITERION_WORDS.search(clause):
+        return True
+    if text[clause_start : clause_start + 1] == "(":  # "(age <80, wt >60 kg, Cr <1.5)": a list of criteria
+        close = text.find(")", name_start)
+        inner = text[clause_start : close if close > 0 else name_start + 40]
+        return len(re.findall(r"[<>\u2264\u2265]", inner)) >= 2 or bool(re.match(r"\(\s*\w+\s*[<>]", inner))
+    return False
+
+
+_SLASH_LISTS: dict[int, re.Pattern[str]] = {}
+
+
+def _slash_lists(
+    text: str, pattern: re.Pattern[str], terms: Terminology
+) -> list[tuple[dict[str, Any], tuple[int, int]]]:
+    """ "Total chol / LDL / HDL / TG | 222 / 142 / 48 / 160": names and values in the same order."""
+    lists = _SLASH_LISTS.get(id(terms))
+    if lists is None:
+        name = pattern.pattern
+        lists = _SLASH_LISTS[id(terms)] = re.compile(
+            rf"(?P<names>{name}(?:[ \t]*/[ \t]*{name})+)[ \t]*(?:[:|=][ \t]*|[ \t]+)(?:\|[ \t]*)?"
+            rf"(?P<values>(?:{_NUM})(?:[ \t]*/[ \t]*(?:{_NUM}))+)(?![\d/])",
+            re.I,
+        )
+    found: list[tuple[dict[str, Any], tuple[int, int]]] = []
+    for match in lists.finditer(text):
+        names = list(pattern.finditer(text, match.start("names"), match.end("names")))
+        values = list(re.finditer(_NUM, text[match.start("values") : match.end("values")]))
+        if len(names) != len(values):
+            continue
+        for name, value in zip(names, values, strict=True):
+            key = " ".join(re.findall(r"[a-z0-9]+(?:'s)?", name.group(0).lower().replace("-", " ")))
+            code = terms.lab_aliases.get(key)
+            if code is None:
+                break
+            entry = terms.loinc[code]
+            start = match.start("values") + value.start()
+            number = _as_number(value.group(0).replace(",", ""))
+            found.append(
+                (
+                    {
+                        "name": entry.name,
+                        "loinc": code,
+                        "display": entry.display,
+                        "value": number,
+                        "comparator": None,
+                        "unit": _default_unit(entry, None, number),
+                        "reference_range": None,
+                        "flag": None,
+                        "text": value.group(0),
+                        "span": [start, start + len(value.group(0))],
+                    },
+                    (name.start(), name.end()),
+                )
+            )
+    return found
 
 
 def _default_unit(entry: Any, unit: str | None, value: float) -> str | None:
@@ -397,6 +560,8 @@ def _lab(
         reference_range = {"low": None, "high": _as_number(below), "text": f"<{below}"}
     elif above:
         reference_range = {"low": _as_number(above), "high": None, "text": f">{above}"}
+    if flag_text is None and value.group("unit") in ("L", "H"):  # "Hgb 11.4 L": a flag, not litres
+        flag_text = value.group("unit")
     flag = _FLAGS.get(flag_text.lower()) if flag_text else None
     if flag is None and reference_range:
         low_limit, high_limit = reference_range["low"], reference_range["high"]
@@ -419,6 +584,8 @@ def _lab(
 
 def _lab_unit(unit: str | None, terms: Terminology, code: str | None = None) -> str | None:
     if not unit:
+        return None
+    if unit.strip() in ("L", "H", "in"):  # "Hgb 11.4 L" (low), "7.6 in 10/25": no unit
         return None
     spelled = unit.strip().lower().rstrip(".,")
     if spelled == "k":  # "plt 245K" (but "Na 137 K 4.1" is the next test)
