@@ -179,7 +179,7 @@ def test_labs_with_ranges_and_flags() -> None:
         ("eGFR", "98979-8", 52, "mL/min/{1.73_m2}", None),
         ("UACR", "9318-7", 38, "mg/g", "H"),
         ("TSH", "3016-3", 2.1, "m[IU]/L", None),
-        ("INR", "6301-6", 2.4, None, None),
+        ("INR", "6301-6", 2.4, "{INR}", None),  # a ratio: UCUM annotation unit by default
     ]
 
 

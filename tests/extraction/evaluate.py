@@ -345,7 +345,15 @@ UNIT_FACTORS: dict[str, tuple[str, float, float]] = {
     "m": ("cm", 100.0, 0.0),
     "Cel": ("Cel", 1.0, 0.0),
     "[degF]": ("Cel", 5 / 9, -32.0),
+    # cell counts: "Plt 188,000" /uL is 188 10*3/uL
+    "/uL": ("10*3/uL", 0.001, 0.0),
+    "10*3/uL": ("10*3/uL", 1.0, 0.0),
+    "10*9/L": ("10*3/uL", 1.0, 0.0),
 }
+# For a monovalent ion a milliequivalent is a millimole: either unit is right for these LOINC codes
+# (sodium, potassium, chloride, bicarbonate, total CO2; not magnesium or calcium).
+MONOVALENT_ION_LOINC = frozenset({"2951-2", "2823-3", "2075-0", "1963-8", "2028-9"})
+ION_UNITS = frozenset({"meq/L", "mmol/L"})
 
 
 def _canonical(value: float, unit: str | None) -> tuple[str | None, float]:
@@ -683,7 +691,10 @@ class Scorer:
         for exp, item in matched:
             label = exp["name"]
             self._attribute(note, score, "lab_results", "loinc", exp.get("loinc"), item.get("loinc"), label)
-            self._attribute(note, score, "lab_results", "unit", exp.get("unit"), item.get("unit"), label)
+            unit, want = item.get("unit"), options(exp.get("unit"))
+            if item.get("loinc") in MONOVALENT_ION_LOINC and ION_UNITS & set(want):
+                want = [*want, *ION_UNITS]
+            self._attribute(note, score, "lab_results", "unit", want, unit, label)
             if "flag" in exp:
                 self._attribute(note, score, "lab_results", "flag", exp["flag"], item.get("flag"), label)
 
