@@ -38,6 +38,27 @@ def _conditions(text: str) -> dict[str, tuple[str | None, str]]:
         ("Date: 2026-03-01. Admitted 2019 for DKA.", "DKA", "historical"),
         ("Hx of DVT 2018, completed anticoagulation.", "DVT", "historical"),
         ("Mr. B returns for follow-up of hypertension.", "hypertension", "present"),
+        # a heading of instructions with a dash or a slash, or in capitals without a colon
+        ("Warning signs - come back if:\n- vomiting\n- fainting\n", "fainting", "hypothetical"),
+        ("Call us / return if:\n- stiff neck\n", "stiff neck", "hypothetical"),
+        ("RETURN/CALL PRECAUTIONS\n- worsening shortness of breath\n", "shortness of breath", "hypothetical"),
+        # the instruction ends in a colon, names a nurse, a triage desk, or starts the sentence
+        ("Return to ED / call 911: lips turning blue or new confusion.", "confusion", "hypothetical"),
+        ("Call agency/MD: SOB at rest, any bleeding.", "bleeding", "hypothetical"),
+        ("Tell RN immediately for calf pain or sudden SOB.", "SOB", "hypothetical"),
+        ("Report bleeding through dressing.", "bleeding", "hypothetical"),
+        ("Call L&D or go to triage for severe headache or blurry vision.", "blurry vision", "hypothetical"),
+        ("Stable. ED for serious bleeding or black stools.", "black stools", "hypothetical"),
+        ("Crisis plan: ED if no sleep for 2 nights (early mania).", "mania", "hypothetical"),
+        # the instruction after the findings
+        ("Fever >104 F or fever lasting more than 3 days - call.", "Fever", "hypothetical"),
+        # the answer after a site, a symptom word or a test name
+        ("Numbness/tingling in feet - no.", "Numbness", "absent"),
+        ("Mania/hypomania sx - none.", "hypomania", "absent"),
+        ("Hypoglycemia episodes since last visit: none.", "Hypoglycemia", "absent"),
+        ("HIV Ag/Ab: non-reactive.", "HIV", "absent"),
+        ("Pancreatitis: never.", "Pancreatitis", "absent"),
+        ("Seen in the ED for chest pain yesterday.", "chest pain", "present"),
     ],
 )
 def test_assertion_cues_and_scope(text: str, finding: str, assertion: str) -> None:
