@@ -53,7 +53,7 @@ def _conditions(text: str) -> dict[str, tuple[str | None, str]]:
         # the instruction after the findings
         ("Fever >104 F or fever lasting more than 3 days - call.", "Fever", "hypothetical"),
         # the answer after a site, a symptom word or a test name
-        ("Numbness/tingling in feet - no.", "Numbness", "absent"),
+        ("Numbness/tingling in feet - no.", "Numbness/tingling", "absent"),
         ("Mania/hypomania sx - none.", "hypomania", "absent"),
         ("Hypoglycemia episodes since last visit: none.", "Hypoglycemia", "absent"),
         ("HIV Ag/Ab: non-reactive.", "HIV", "absent"),
@@ -375,6 +375,15 @@ def test_a_prn_indication_in_a_sig_is_not_a_condition() -> None:
         ("Sigmoid colon cancer, s/p colectomy.", "C18.7"),
         ("Statin myopathy.", "G72.0"),
         ("Strep pharyngitis.", "J02.0"),
+        ("Numbness/tingling in both feet.", "R20.2"),
+        ("Nausea/vomiting x2 days.", "R11.2"),
+        ("Migraine w/o aura.", "G43.009"),
+        ("Chronic hepatitis C, viremic.", "B18.2"),
+        ("COPD with acute exacerbation.", "J44.1"),
+        ("Chronic hypoxic respiratory failure on 2 L.", "J96.11"),
+        ("COVID pneumonia.", "J12.82"),
+        ("HTN. Hypertensive nephrosclerosis.", "I12.9"),
+        ("Hypothyroidism. Hashimoto hypothyroidism on levothyroxine.", "E06.3"),
     ],
 )
 def test_specific_wordings_and_one_record(text: str, code: str) -> None:
@@ -396,3 +405,28 @@ def test_si_and_hi_are_two_findings() -> None:
 def test_flu_a_joins_influenza_a_with_pneumonia() -> None:
     found = _conditions("Influenza A with pneumonia. Flu A PCR positive.")
     assert [code for code, _ in found.values() if code.startswith(("J10", "J11"))] == ["J10.00"]
+
+
+def test_a_condition_after_a_sig_that_ran_on_is_a_condition() -> None:
+    found = _conditions("PMH HTN on Hyzaar 50/12.5 daily, GERD on Prilosec 20 mg daily.")
+    assert found["GERD"] == ("K21.9", "present")
+    found = _conditions("74M w/ pAF (on Eliquis at home), DM2, BPH, admitted with sepsis.")
+    assert found["BPH"] == ("N40.0", "present")
+
+
+@pytest.mark.parametrize(
+    ("text", "finding", "assertion"),
+    [
+        ("Acute cystitis w/o hematuria.", "hematuria", "absent"),
+        ("AKI, likely ATN +/- glomerulonephritis.", "glomerulonephritis", "possible"),
+        ("Thrombocytopenia; DIC unlikely.", "DIC", "absent"),
+        ("No evidence of ARDS.", "ARDS", "absent"),
+    ],
+)
+def test_negation_and_possibility_shorthand(text: str, finding: str, assertion: str) -> None:
+    assert _conditions(text)[finding][1] == assertion
+
+
+def test_weight_loss_as_a_drugs_goal_is_not_a_finding() -> None:
+    assert "wt loss" not in _conditions("Asks about phentermine for wt loss.")
+    assert _conditions("Admitted for weight loss.")["weight loss"] == ("R63.4", "present")

@@ -528,12 +528,21 @@ def _skip_item_marker(text: str, position: int, limit: int) -> int:
 
 
 _LIST_GAP = re.compile(r"[^\d|\n(]*,\s*$")
+# A sig names its indication after "prn", "for", "as needed" ...; a comma or a closing parenthesis with no
+# such word before it ends the sig ("Hyzaar 50/12.5 daily, GERD on ...", "(on Eliquis at home), DM2").
+_INDICATION_WORD = re.compile(
+    r"\b(?:prn|for|as needed|to treat|treats?|indication|if|when|d/t|due to)\b", re.I
+)
+_SIG_BREAK = re.compile(r"[,;)]\s")
 
 
 def _outside_sig(text: str, start: int, end: int, sig_spans: list[tuple[int, int]]) -> bool:
     for sig_start, sig_end in sig_spans:
         if sig_start <= start < sig_end:
             if _LIST_GAP.match(text, sig_start, start):
+                continue
+            gap = text[sig_start:start]
+            if _SIG_BREAK.search(gap) and not _INDICATION_WORD.search(gap):
                 continue
             return False
     return True
@@ -729,6 +738,11 @@ def _same_problem(record: ConditionMention, other: ConditionMention) -> bool:
         return True
     if code == "D64.9" and "D50" <= target[:3] <= "D64":  # "anemia" beside "acute blood loss anemia"
         return True
+    # "HTN" beside "hypertensive nephrosclerosis"/"hypertensive heart disease" (the I11-I13 code includes it)
+    if code == "I10" and target[:3] in ("I11", "I12", "I13"):
+        return True
+    if code == "E03.9" and target == "E06.3":  # "hypothyroidism" beside "Hashimoto hypothyroidism"
+        return True
     # a substance use disorder beside the same disorder in remission ("AUD, moderate", "in early remission")
     return code[:2] == "F1" and code[:5] == target[:5] and code.endswith("0") and target.endswith("1")
 
@@ -739,5 +753,7 @@ def _specificity(record: ConditionMention) -> tuple[int, ...]:
         return (0, 0)
     if code.startswith("I50.") and len(code) == 6:
         return (2, {"3": 4, "1": 3, "2": 2}.get(code[-1], 1))
+    if code == "I10":  # essential hypertension is the general wording of I11-I13
+        return (0, 0, 0)
     remission = int(code[:2] == "F1" and code.endswith("1"))
     return (0 if _unspecified(record) else 1, len(code), remission)

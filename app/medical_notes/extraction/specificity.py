@@ -321,6 +321,9 @@ def guarded(key: str, text: str, start: int, end: int) -> str | None:
     # a screening test's name with its result ("HIV/syphilis repeat: nonreactive", "HIV screen negative")
     if _SCREEN_AFTER.match(after):
         return "drop"
+    # the goal of a drug or a program ("asks about phentermine for wt loss"), not a finding
+    if key in _THRESHOLD_TERMS and _GOAL_BEFORE.search(before) and not _VISIT_BEFORE.search(before):
+        return "drop"
     # an instruction's threshold, not a finding ("weight gain >2 lb in a day")
     if key in _THRESHOLD_TERMS and _THRESHOLD_AFTER.match(after):
         return "drop"
@@ -358,7 +361,13 @@ _SCREEN_AFTER = re.compile(
 _FAMILY_LINE = re.compile(
     r"\b(?:fhx?|family|mother|father|mom|dad|sister|brother|son|daughter|aunt|uncle|grand\w+|sibling)\b", re.I
 )
-_THRESHOLD_TERMS = frozenset({"weight gain", "weight loss"})
+_THRESHOLD_TERMS = frozenset({"weight gain", "weight loss", "wt gain", "wt loss"})
+_GOAL_BEFORE = re.compile(r"\b(?:for|to help with|help with|to aid|to promote)[ \t]+$", re.I)
+_VISIT_BEFORE = re.compile(
+    r"\b(?:admit\w*|admission|present\w*|seen|evaluat\w*|w/u|work-?up|referr?\w*|here|visit|f/u|follow-?up)\b"
+    r"[^.;\n]{0,25}$",
+    re.I,
+)
 _THRESHOLD_AFTER = re.compile(
     r"^[ \t]*(?:of[ \t]*)?(?:[>\u2265]|(?:more than|over|greater than|of)[ \t]+\d)", re.I
 )
