@@ -430,3 +430,19 @@ def test_negation_and_possibility_shorthand(text: str, finding: str, assertion: 
 def test_weight_loss_as_a_drugs_goal_is_not_a_finding() -> None:
     assert "wt loss" not in _conditions("Asks about phentermine for wt loss.")
     assert _conditions("Admitted for weight loss.")["weight loss"] == ("R63.4", "present")
+
+
+@pytest.mark.parametrize(
+    ("text", "finding", "code", "assertion"),
+    [
+        ("Visit 2026-02-05. PMH: R leg DVT 2019, completed Eliquis.", "DVT", "Z86.718", "historical"),
+        ("Visit 2026-02-05. CHA2DS2-VASc 5 (HTN, DM, TIA 2021).", "TIA", "Z86.73", "historical"),
+        ("Visit 2026-02-05. PMH: R breast ca 2008, lumpectomy + RT.", "breast ca", "Z85.3", "historical"),
+        ("Visit 2026-02-05. Hx kidney stone 2022, passed.", "kidney stone", "Z87.442", "historical"),
+        ("Hx DVT - no anticoagulation now.", "DVT", "Z86.718", "historical"),
+        ("Cerebral edema: no sx - neuro checks q4h.", "Cerebral edema", "G93.6", "absent"),
+        ("Radiation pneumonitis - no evidence at this time.", "Radiation pneumonitis", "J70.0", "absent"),
+    ],
+)
+def test_dated_events_and_answers_after_a_colon(text: str, finding: str, code: str, assertion: str) -> None:
+    assert _conditions(text)[finding] == (code, assertion)

@@ -175,6 +175,8 @@ _POST_TRIGGERS: dict[str, tuple[str, ...]] = {
         "prophylaxis",
         "precautions",
         "symptoms",
+        "signs",
+        "s/sx",
         "warning",
         "warnings",
     ),
@@ -211,7 +213,13 @@ _POST_STOPS = re.compile(r":|\(|\)|\n\s*\n|,")
 
 PRE_WINDOW_WORDS = 12
 _ROS_MINUS = re.compile(r"\(\s*-\s*\)\s*$|\bneg(?:ative)?\s*:\s*$", re.I)
-COLON_NEGATIVE = re.compile(r"^\s*[:=-]\s*(?:negative|neg|absent|none|no|never|nil|denied|denies)\b", re.I)
+# "X: none", "X - no." ("X - no anticoagulation" answers something else)
+COLON_NEGATIVE = re.compile(
+    r"^\s*[:=-]\s*(?:negative|neg|absent|none|no(?=[ \t]*(?:[.,;()]|$)|[ \t]+"
+    r"(?:(?:current|new|active|clinical|radiographic)[ \t]+)?"
+    r"(?:sx|symptoms?|signs?|evidence|findings|features|concern|recurrence)\b)|never|nil|denied|denies)\b",
+    re.I | re.M,
+)
 # The year or age after a finding in parentheses or with "in", as in "pneumonia in 2022" or "(2015)".
 _PAST_DATE = re.compile(r"^\s*(?:\(\s*(?:19|20)\d\d\s*\)|in\s+(?:19|20)\d\d\b|\((?:19|20)\d\d\))")
 
@@ -390,7 +398,7 @@ def assert_finding(layout: NoteLayout, start: int, end: int) -> AssertionResult:
             return AssertionResult(status, found.group(0))
     if _PAST_DATE.match(after):
         return AssertionResult(HISTORICAL, after.strip()[:12])
-    dated = _DATE_AFTER.match(text, end, min(len(text), end + 30))
+    dated = _DATE_AFTER.match(text[end : end + 30])
     if dated and _past_year(text, dated.group(1)):
         return AssertionResult(HISTORICAL, "dated")
     dated = _DATED_EVENT_BEFORE.search(scope_before)

@@ -184,6 +184,9 @@ _PERSONAL_HISTORY = (
     (re.compile(r"^I82\.4"), "Z86.718"),
     (re.compile(r"^I26\."), "Z86.711"),
     (re.compile(r"^(?:I63\.|G45\.9)"), "Z86.73"),
+    (re.compile(r"^N2[01]\."), "Z87.442"),  # a past kidney or ureter stone
+    (re.compile(r"^C50\."), "Z85.3"),  # a treated breast cancer
+    (re.compile(r"^J21\."), "Z87.09"),  # bronchiolitis in infancy
 )
 
 
