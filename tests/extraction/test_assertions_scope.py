@@ -383,6 +383,8 @@ def test_a_prn_indication_in_a_sig_is_not_a_condition() -> None:
         ("Chronic hypoxic respiratory failure on 2 L.", "J96.11"),
         ("COVID pneumonia.", "J12.82"),
         ("HTN. Hypertensive nephrosclerosis.", "I12.9"),
+        ("R knee primary OA.", "M17.11"),
+        ("PMH: OA R hip; BPH.", "M16.11"),
         ("Hypothyroidism. Hashimoto hypothyroidism on levothyroxine.", "E06.3"),
     ],
 )

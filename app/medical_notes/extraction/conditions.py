@@ -26,6 +26,7 @@ from medical_notes.extraction.specificity import (
     pregnancy_code,
     remission_code,
     score_spans,
+    site_code,
 )
 from medical_notes.extraction.terminology import ICD10CM_SYSTEM, CodeCandidate, Terminology
 from medical_notes.extraction.text import NoteLayout
@@ -242,7 +243,8 @@ def find_condition_mentions(
     mentions = _gestational_age(text, terms, mentions, blocked)
     for mention in mentions:
         if mention.code is not None:
-            code = lateral_code(mention.code, text, mention.start, mention.end)
+            code = site_code(mention.code, text, mention.start, mention.end)
+            code = lateral_code(code, text, mention.start, mention.end)
             code = remission_code(code, text, mention.start, mention.end)
             mention.set_code(pregnancy_code(code, text, terms), terms)
         result = assert_finding(layout, mention.start, mention.end)

@@ -117,6 +117,45 @@ def side_of(text: str, start: int, end: int) -> int | None:
     return None
 
 
+_OA_SIDE = r"(?:(?P<side>right|left|rt|lt|r|l|bilateral|bilat|b/l|both)\.?\s+)?"
+_OA_JOINT_BEFORE = re.compile(
+    _OA_SIDE
+    + r"(?P<joint>knees?|hips?)(?:\s+(?:primary|secondary|severe|mild|moderate|advanced|end-stage))?\s*$",
+    re.I,
+)
+_OA_JOINT_AFTER = re.compile(r"^\s+(?:of\s+(?:the\s+)?)?" + _OA_SIDE + r"(?P<joint>knees?|hips?)\b", re.I)
+_OA_SIDES = {
+    "right": 0,
+    "rt": 0,
+    "r": 0,
+    "left": 1,
+    "lt": 1,
+    "l": 1,
+    "bilateral": 2,
+    "bilat": 2,
+    "b/l": 2,
+    "both": 2,
+}
+
+
+def site_code(code: str, text: str, start: int, end: int) -> str:
+    """Osteoarthritis with its joint and side beside it: "R knee primary OA", "OA R hip"."""
+    if code != "M19.90":
+        return code
+    found = _OA_JOINT_BEFORE.search(text[max(0, start - 30) : start]) or _OA_JOINT_AFTER.match(
+        text[end : end + 25]
+    )
+    if not found:
+        return code
+    joint = found.group("joint").lower()
+    options = LATERALITY["M17.9" if joint.startswith("knee") else "M16.9"]
+    side = found.group("side")
+    side_index = _OA_SIDES[side.lower()] if side else (2 if joint.endswith("s") else None)
+    if side_index is None:
+        return "M17.9" if joint.startswith("knee") else "M16.9"
+    return options[side_index] or code
+
+
 def lateral_code(code: str, text: str, start: int, end: int) -> str:
     options = LATERALITY.get(code)
     if options is None:
