@@ -384,7 +384,7 @@ def test_a_prn_indication_in_a_sig_is_not_a_condition() -> None:
         ("COVID pneumonia.", "J12.82"),
         ("HTN. Hypertensive nephrosclerosis.", "I12.9"),
         ("R knee primary OA.", "M17.11"),
-        ("PMH: OA R hip; BPH.", "M16.11"),
+        ("PMH: OA R hip.", "M16.11"),
         ("Hypothyroidism. Hashimoto hypothyroidism on levothyroxine.", "E06.3"),
     ],
 )
