@@ -385,6 +385,8 @@ def test_a_prn_indication_in_a_sig_is_not_a_condition() -> None:
         ("HTN. Hypertensive nephrosclerosis.", "I12.9"),
         ("R knee primary OA.", "M17.11"),
         ("PMH: OA R hip.", "M16.11"),
+        ("1+ pretibial edema.", "R60.0"),
+        ("Edema - mild ankles.", "R60.0"),
         ("Hypothyroidism. Hashimoto hypothyroidism on levothyroxine.", "E06.3"),
     ],
 )
@@ -448,3 +450,10 @@ def test_weight_loss_as_a_drugs_goal_is_not_a_finding() -> None:
 )
 def test_dated_events_and_answers_after_a_colon(text: str, finding: str, code: str, assertion: str) -> None:
     assert _conditions(text)[finding] == (code, assertion)
+
+
+def test_hypoglycemia_in_a_diabetic_note_is_the_diabetes_complication() -> None:
+    found = _conditions("T2DM on glipizide. Hypoglycemia x2 this month.")
+    assert found["Hypoglycemia"] == ("E11.649", "present")
+    found = _conditions("Type 1 diabetes mellitus with hypoglycemia. Two episodes of hypoglycemia.")
+    assert found["hypoglycemia"] == ("E16.2", "present")

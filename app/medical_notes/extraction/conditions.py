@@ -239,6 +239,7 @@ def find_condition_mentions(
     mentions = _assessment_items(layout, terms, mentions, blocked)
     mentions = _type_1_diabetes_codes(text, terms, mentions)
     mentions = _diabetes_complications(text, terms, mentions)
+    mentions = _diabetic_findings(terms, mentions)
     mentions = _organism_and_bleeding_codes(text, terms, mentions)
     mentions = _gestational_age(text, terms, mentions, blocked)
     for mention in mentions:
@@ -449,6 +450,27 @@ def _diabetes_complications(
                 and mention.end <= other.start < end
             )
     return [m for m in mentions if id(m) not in absorbed]
+
+
+# In a note about one type of diabetes, hypoglycemia is that diabetes' complication
+# (ICD-10-CM codes the diabetic patient's hypoglycemia to E1x.649).
+_DIABETIC_FINDINGS = {"E16.2": "649", "E16.1": "649", "E16.0": "649"}
+
+
+def _diabetic_findings(terms: Terminology, mentions: list[ConditionMention]) -> list[ConditionMention]:
+    types = {m.code[:3] for m in mentions if m.code and m.code[:3] in ("E10", "E11")}
+    if len(types) != 1:
+        return mentions
+    kind = types.pop()
+    if any(m.code == f"{kind}.649" for m in mentions):
+        return (
+            mentions  # "diabetes with hypoglycemia" written out: a bare "hypoglycemia" stays its own finding
+        )
+    for mention in mentions:
+        suffix = _DIABETIC_FINDINGS.get(mention.code or "")
+        if suffix:
+            mention.set_code(f"{kind}.{suffix}", terms)
+    return mentions
 
 
 # The organism of a pneumonia, from its own line or from a respiratory culture / antigen line of the note.

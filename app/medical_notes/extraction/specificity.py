@@ -138,8 +138,20 @@ _OA_SIDES = {
 }
 
 
+_EDEMA_SITE = re.compile(
+    r"\b(?:ankles?|legs?|le|lle|rle|bles?|pedal|pretibial|shins?|mid-shin|feet|foot|calf|calves|lower "
+    r"extremit(?:y|ies)|hands?|face|facial|periorbital)\b",
+    re.I,
+)
+
+
 def site_code(code: str, text: str, start: int, end: int) -> str:
-    """Osteoarthritis with its joint and side beside it: "R knee primary OA", "OA R hip"."""
+    """Osteoarthritis with its joint and side beside it: "R knee primary OA", "OA R hip"; edema with its
+    site: "1+ pretibial edema", "edema 2+ bilat LE", "Edema - mild ankles" (localized, R60.0)."""
+    if code == "R60.9":
+        before = re.split(r"[.;,:\n(]", text[max(0, start - 25) : start])[-1]
+        after = re.split(r"[.;,\n(]", text[end : end + 30])[0]
+        return "R60.0" if _EDEMA_SITE.search(before) or _EDEMA_SITE.search(after) else code
     if code != "M19.90":
         return code
     found = _OA_JOINT_BEFORE.search(text[max(0, start - 30) : start]) or _OA_JOINT_AFTER.match(
