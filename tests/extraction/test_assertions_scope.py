@@ -457,3 +457,10 @@ def test_hypoglycemia_in_a_diabetic_note_is_the_diabetes_complication() -> None:
     assert found["Hypoglycemia"] == ("E11.649", "present")
     found = _conditions("Type 1 diabetes mellitus with hypoglycemia. Two episodes of hypoglycemia.")
     assert found["hypoglycemia"] == ("E16.2", "present")
+
+
+def test_a_general_wording_joins_the_specific_one_in_either_order() -> None:
+    found = _conditions("Flomax for your enlarged prostate. Dx: BPH with LUTS.")
+    assert found == {"BPH with LUTS": ("N40.1", "present")}
+    found = _conditions("Eczema flares in winter. PMH: atopic dermatitis.")
+    assert [code for code, _ in found.values()] == ["L20.9"]

@@ -734,13 +734,16 @@ def _merge_unspecified(records: list[ConditionMention]) -> list[ConditionMention
         code = record.code
         target = None
         if code is not None and record.confidence >= CODE_CONFIDENCE_THRESHOLD:
-            for other in kept:
-                if (
-                    other.code is not None
-                    and other.assertion == record.assertion
-                    and _same_problem(record, other)
-                ):
+            for index, other in enumerate(kept):
+                if other.code is None or other.assertion != record.assertion:
+                    continue
+                if _same_problem(record, other):
                     target = other
+                    break
+                if other.confidence >= CODE_CONFIDENCE_THRESHOLD and _same_problem(other, record):
+                    # the kept record is the general wording ("enlarged prostate" beside "BPH with LUTS")
+                    kept[index] = record
+                    target, record = record, other
                     break
         if target is None:
             kept.append(record)
@@ -766,6 +769,10 @@ def _same_problem(record: ConditionMention, other: ConditionMention) -> bool:
     if code == "I10" and target[:3] in ("I11", "I12", "I13"):
         return True
     if code == "E03.9" and target == "E06.3":  # "hypothyroidism" beside "Hashimoto hypothyroidism"
+        return True
+    if code == "N40.0" and target == "N40.1":  # "BPH" beside "BPH with LUTS"
+        return True
+    if code == "L30.9" and target[:3] == "L20":  # "eczema"/"dermatitis" beside "atopic dermatitis"
         return True
     # a substance use disorder beside the same disorder in remission ("AUD, moderate", "in early remission")
     return code[:2] == "F1" and code[:5] == target[:5] and code.endswith("0") and target.endswith("1")
