@@ -464,3 +464,17 @@ def test_a_general_wording_joins_the_specific_one_in_either_order() -> None:
     assert found == {"BPH with LUTS": ("N40.1", "present")}
     found = _conditions("Eczema flares in winter. PMH: atopic dermatitis.")
     assert [code for code, _ in found.values()] == ["L20.9"]
+
+
+@pytest.mark.parametrize(
+    ("text", "finding", "assertion"),
+    [
+        ("Date 2026-01-01. Past: simple febrile seizure at 18 mo.", "febrile seizure", "historical"),
+        ("Date 2026-01-01. DKA admissions x2 (2019, 2022).", "DKA", "historical"),
+        ("Date 2026-01-01. T1DM at age 9, on pump.", "T1DM", "present"),
+    ],
+)
+def test_an_age_or_dated_admissions_after_the_finding_is_the_past(
+    text: str, finding: str, assertion: str
+) -> None:
+    assert _conditions(text)[finding][1] == assertion

@@ -314,8 +314,15 @@ _CONTRAST = re.compile(r"\b(?:but|however|although|though|currently|today|now)\b
 _YEAR = re.compile(r"(?<![\d/.-])(?:(?:\d{1,2}/){1,2})?((?:19|20)\d\d)(?![\d])")
 # A year or date right after the finding: "DVT 2018", "MI (2015)", "pneumonia in 2022", "PE 3/2019".
 _DATE_AFTER = re.compile(
-    r"^[ \t]*[,(-]?[ \t]*(?:in|dx(?:'d)?|diagnosed(?: in)?|x\s?\d(?: in)?|\d+\s*x(?: in)?|on)?[ \t]*"
+    r"^[ \t]*(?:(?:admissions?|episodes?|hospitali[sz]ations?|attacks?|events?)[ \t]*)?"
+    r"[,(-]?[ \t]*(?:in|dx(?:'d)?|diagnosed(?: in)?|x\s?\d(?: in)?|\d+\s*x(?: in)?|on)?[ \t]*\(?[ \t]*"
     r"(?:(?:\d{1,2}/){1,2})?((?:19|20)\d\d)(?!\d)",
+    re.I,
+)
+# An age after the finding: "febrile seizure at 18 mo", "bronchiolitis at 8 mo", "appendicitis at age 12".
+_AGE_AFTER = re.compile(
+    r"^[ \t]*(?:at|@)[ \t]+(?:age[ \t]+)?\d{1,2}[ \t]*(?:mo|mos|months?|m/o|yo|y/o|y|yrs?|years?)\b"
+    r"(?![ \t]*(?:old|of age)?[ \t]*(?:now|today))",
     re.I,
 )
 # A past stay or event named with its year before the finding: "admitted 2019 for DKA", "in 2018 had a
@@ -398,8 +405,10 @@ def assert_finding(layout: NoteLayout, start: int, end: int) -> AssertionResult:
             return AssertionResult(status, found.group(0))
     if _PAST_DATE.match(after):
         return AssertionResult(HISTORICAL, after.strip()[:12])
-    dated = _DATE_AFTER.match(text[end : end + 30])
+    dated = _DATE_AFTER.match(text[end : end + 40])
     if dated and _past_year(text, dated.group(1)):
+        return AssertionResult(HISTORICAL, "dated")
+    if _AGE_AFTER.match(text[end : end + 30]):
         return AssertionResult(HISTORICAL, "dated")
     dated = _DATED_EVENT_BEFORE.search(scope_before)
     if dated and _past_year(text, dated.group(1)):
