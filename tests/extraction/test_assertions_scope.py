@@ -478,3 +478,14 @@ def test_an_age_or_dated_admissions_after_the_finding_is_the_past(
     text: str, finding: str, assertion: str
 ) -> None:
     assert _conditions(text)[finding][1] == assertion
+
+
+@pytest.mark.parametrize(
+    ("text", "finding", "assertion"),
+    [
+        ("Non-gap metabolic acidosis.", "metabolic acidosis", "present"),
+        ("Non-obstructive CAD on cath.", "CAD", "present"),
+    ],
+)
+def test_non_negates_only_the_word_it_is_attached_to(text: str, finding: str, assertion: str) -> None:
+    assert _conditions(text)[finding][1] == assertion

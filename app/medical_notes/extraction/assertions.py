@@ -55,7 +55,6 @@ _PRE_TRIGGERS: dict[str, tuple[str, ...]] = {
         "no further",
         "resolution of",
         "ruled out",
-        "non",
         "never",
         "never a",
         "no longer",
@@ -212,6 +211,7 @@ _HARD_STOPS = re.compile(r"\s[-—\u2013]\s|:|\(|\)|\n\s*\n")
 _POST_STOPS = re.compile(r":|\(|\)|\n\s*\n|,")
 
 PRE_WINDOW_WORDS = 12
+_NON_ATTACHED = re.compile(r"(?<![\w/])non-?$", re.I)
 _ROS_MINUS = re.compile(r"\(\s*-\s*\)\s*$|\bneg(?:ative)?\s*:\s*$", re.I)
 # "X: none", "X - no." ("X - no anticoagulation" answers something else)
 COLON_NEGATIVE = re.compile(
@@ -357,6 +357,10 @@ def assert_finding(layout: NoteLayout, start: int, end: int) -> AssertionResult:
     # Scope before the finding: from the last hard stop or terminator, at most PRE_WINDOW_WORDS words.
     if _ROS_MINUS.search(before):
         return AssertionResult(ABSENT, "(-)")
+    # "non" negates the word it is attached to: "non-diabetic" is, "non-gap acidosis" and "non-ST elevation
+    # MI" are not
+    if _NON_ATTACHED.search(before):
+        return AssertionResult(ABSENT, "non")
     immediate = _immediate_post_cue(text, end)
     if immediate is not None:
         return immediate
