@@ -489,3 +489,9 @@ def test_an_age_or_dated_admissions_after_the_finding_is_the_past(
 )
 def test_non_negates_only_the_word_it_is_attached_to(text: str, finding: str, assertion: str) -> None:
     assert _conditions(text)[finding][1] == assertion
+
+
+def test_a_spouses_condition_and_a_device_burden_of_none_are_not_the_patients() -> None:
+    assert "AF" not in _conditions("Wife on Eliquis for her AF. Pt has HTN.")
+    assert _conditions("AHRE/AF burden: none detected.")["AF"][1] == "absent"
+    assert _conditions("HIV viral load not detected, on ART.")["HIV"][1] == "present"

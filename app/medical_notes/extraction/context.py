@@ -185,7 +185,7 @@ _RELATION = re.compile(r"(?<![A-Za-z])(" + "|".join(RELATIONS) + r")(?:'s)?(?![A
 _FAMILY_VERB = re.compile(
     r"^(?:'s)?\s*(?:(?:and|,)\s+(?:(?:paternal|maternal)\s+)?\w+\s+)*(?:[\w,()-]+\s+){0,4}?"
     r"(?:had|has|have|having|with|w/|died|deceased|passed away|diagnosed|dx|history of|hx of|suffers|"
-    r"suffered|developed|from|of|-|:|=|\u2014)",
+    r"suffered|developed|from|of|-|:|=|\u2014|for\s+(?:her|his|their)\b)",
     re.I,
 )
 _RELATION_JOIN = re.compile(r"\s*(?:,|and|&|or|,\s*and)?\s*(?:both\s+)?(?:his|her|the|their)?\s*", re.I)
