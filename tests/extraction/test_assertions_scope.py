@@ -416,6 +416,8 @@ def test_a_condition_after_a_sig_that_ran_on_is_a_condition() -> None:
     assert found["GERD"] == ("K21.9", "present")
     found = _conditions("74M w/ pAF (on Eliquis at home), DM2, BPH, admitted with sepsis.")
     assert found["BPH"] == ("N40.0", "present")
+    found = _conditions("Do not give KCl - hyperkalemia (K 5.4).")
+    assert found["hyperkalemia"] == ("E87.5", "present")
 
 
 @pytest.mark.parametrize(

@@ -557,7 +557,7 @@ _LIST_GAP = re.compile(r"[^\d|\n(]*,\s*$")
 _INDICATION_WORD = re.compile(
     r"\b(?:prn|for|as needed|to treat|treats?|indication|if|when|d/t|due to)\b", re.I
 )
-_SIG_BREAK = re.compile(r"[,;)]\s")
+_SIG_BREAK = re.compile(r"[,;)]\s|\s[-\u2014\u2013]\s")
 
 
 def _outside_sig(text: str, start: int, end: int, sig_spans: list[tuple[int, int]]) -> bool:
