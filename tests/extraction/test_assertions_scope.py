@@ -497,3 +497,12 @@ def test_a_spouses_condition_and_a_device_burden_of_none_are_not_the_patients() 
     assert "AF" not in _conditions("Wife on Eliquis for her AF. Pt has HTN.")
     assert _conditions("AHRE/AF burden: none detected.")["AF"][1] == "absent"
     assert _conditions("HIV viral load not detected, on ART.")["HIV"][1] == "present"
+
+
+def test_no_personal_or_family_history_is_absent_and_a_relatives_risk_is_no_ones() -> None:
+    found = _conditions("No personal or family history of medullary thyroid cancer or MEN2.")
+    assert found["MEN2"] == ("E31.22", "absent")
+    result = extract_structured(
+        "Son's Advil on counter - pt told not to take any (bleeding risk on warfarin)."
+    )
+    assert result["family_history"] == []

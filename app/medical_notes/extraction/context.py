@@ -195,6 +195,9 @@ _FAMILY_LEAD = re.compile(
 )
 
 
+_NO_PERSONAL_OR_FAMILY = re.compile(r"\b(?:no|denies|negative)\s+(?:personal\s+(?:or|and|/)\s+)\s*$", re.I)
+
+
 def family_scopes(layout: NoteLayout) -> list[tuple[int, int]]:
     """Stretches of text that speak about relatives' conditions."""
     text = layout.text
@@ -203,6 +206,8 @@ def family_scopes(layout: NoteLayout) -> list[tuple[int, int]]:
         if section.kind == "family_history":
             scopes.append((section.start, section.end))
     for lead in _FAMILY_LEAD.finditer(text):
+        if _NO_PERSONAL_OR_FAMILY.search(text, max(0, lead.start() - 30), lead.start()):
+            continue  # "no personal or family history of X": X is absent, not a relative's
         segment = layout.segment_at(lead.start())
         end = max(segment.end, lead.end())
         end = min(end, _clause_end(text, lead.end()))
