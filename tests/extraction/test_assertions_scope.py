@@ -418,6 +418,8 @@ def test_a_condition_after_a_sig_that_ran_on_is_a_condition() -> None:
     assert found["BPH"] == ("N40.0", "present")
     found = _conditions("Do not give KCl - hyperkalemia (K 5.4).")
     assert found["hyperkalemia"] == ("E87.5", "present")
+    found = _conditions("Reminded: stop Lamictal and call us right away for any rash or fever.")
+    assert found["rash"] == ("R21", "hypothetical")
 
 
 @pytest.mark.parametrize(

@@ -557,6 +557,7 @@ _LIST_GAP = re.compile(r"[^\d|\n(]*,\s*$")
 _INDICATION_WORD = re.compile(
     r"\b(?:prn|for|as needed|to treat|treats?|indication|if|when|d/t|due to)\b", re.I
 )
+_INSTRUCTION_IN_SIG = re.compile(r"\b(?:and|then|;)\s+(?:call|return|seek|report|notify|go to)\b", re.I)
 _SIG_BREAK = re.compile(r"[,;)]\s|\s[-\u2014\u2013]\s")
 
 
@@ -568,6 +569,8 @@ def _outside_sig(text: str, start: int, end: int, sig_spans: list[tuple[int, int
             gap = text[sig_start:start]
             if _SIG_BREAK.search(gap) and not _INDICATION_WORD.search(gap):
                 continue
+            if _INSTRUCTION_IN_SIG.search(gap):
+                continue  # "stop Lamictal and call us for any rash": the instruction's findings
             return False
     return True
 
