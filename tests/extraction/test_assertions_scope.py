@@ -38,6 +38,27 @@ def _conditions(text: str) -> dict[str, tuple[str | None, str]]:
         ("Date: 2026-03-01. Admitted 2019 for DKA.", "DKA", "historical"),
         ("Hx of DVT 2018, completed anticoagulation.", "DVT", "historical"),
         ("Mr. B returns for follow-up of hypertension.", "hypertension", "present"),
+        # a heading of instructions with a dash or a slash, or in capitals without a colon
+        ("Warning signs - come back if:\n- vomiting\n- fainting\n", "fainting", "hypothetical"),
+        ("Call us / return if:\n- stiff neck\n", "stiff neck", "hypothetical"),
+        ("RETURN/CALL PRECAUTIONS\n- worsening shortness of breath\n", "shortness of breath", "hypothetical"),
+        # the instruction ends in a colon, names a nurse, a triage desk, or starts the sentence
+        ("Return to ED / call 911: lips turning blue or new confusion.", "confusion", "hypothetical"),
+        ("Call agency/MD: SOB at rest, any bleeding.", "bleeding", "hypothetical"),
+        ("Tell RN immediately for calf pain or sudden SOB.", "SOB", "hypothetical"),
+        ("Report bleeding through dressing.", "bleeding", "hypothetical"),
+        ("Call L&D or go to triage for severe headache or blurry vision.", "blurry vision", "hypothetical"),
+        ("Stable. ED for serious bleeding or black stools.", "black stools", "hypothetical"),
+        ("Crisis plan: ED if no sleep for 2 nights (early mania).", "mania", "hypothetical"),
+        # the instruction after the findings
+        ("Fever >104 F or fever lasting more than 3 days - call.", "Fever", "hypothetical"),
+        # the answer after a site, a symptom word or a test name
+        ("Numbness/tingling in feet - no.", "Numbness/tingling", "absent"),
+        ("Mania/hypomania sx - none.", "hypomania", "absent"),
+        ("Hypoglycemia episodes since last visit: none.", "Hypoglycemia", "absent"),
+        ("HIV Ag/Ab: non-reactive.", "HIV", "absent"),
+        ("Pancreatitis: never.", "Pancreatitis", "absent"),
+        ("Seen in the ED for chest pain yesterday.", "chest pain", "present"),
     ],
 )
 def test_assertion_cues_and_scope(text: str, finding: str, assertion: str) -> None:
@@ -354,6 +375,19 @@ def test_a_prn_indication_in_a_sig_is_not_a_condition() -> None:
         ("Sigmoid colon cancer, s/p colectomy.", "C18.7"),
         ("Statin myopathy.", "G72.0"),
         ("Strep pharyngitis.", "J02.0"),
+        ("Numbness/tingling in both feet.", "R20.2"),
+        ("Nausea/vomiting x2 days.", "R11.2"),
+        ("Migraine w/o aura.", "G43.009"),
+        ("Chronic hepatitis C, viremic.", "B18.2"),
+        ("COPD with acute exacerbation.", "J44.1"),
+        ("Chronic hypoxic respiratory failure on 2 L.", "J96.11"),
+        ("COVID pneumonia.", "J12.82"),
+        ("HTN. Hypertensive nephrosclerosis.", "I12.9"),
+        ("R knee primary OA.", "M17.11"),
+        ("PMH: OA R hip.", "M16.11"),
+        ("1+ pretibial edema.", "R60.0"),
+        ("Edema - mild ankles.", "R60.0"),
+        ("Hypothyroidism. Hashimoto hypothyroidism on levothyroxine.", "E06.3"),
     ],
 )
 def test_specific_wordings_and_one_record(text: str, code: str) -> None:
@@ -375,3 +409,102 @@ def test_si_and_hi_are_two_findings() -> None:
 def test_flu_a_joins_influenza_a_with_pneumonia() -> None:
     found = _conditions("Influenza A with pneumonia. Flu A PCR positive.")
     assert [code for code, _ in found.values() if code.startswith(("J10", "J11"))] == ["J10.00"]
+
+
+def test_a_condition_after_a_sig_that_ran_on_is_a_condition() -> None:
+    found = _conditions("PMH HTN on Hyzaar 50/12.5 daily, GERD on Prilosec 20 mg daily.")
+    assert found["GERD"] == ("K21.9", "present")
+    found = _conditions("74M w/ pAF (on Eliquis at home), DM2, BPH, admitted with sepsis.")
+    assert found["BPH"] == ("N40.0", "present")
+    found = _conditions("Do not give KCl - hyperkalemia (K 5.4).")
+    assert found["hyperkalemia"] == ("E87.5", "present")
+    found = _conditions("Reminded: stop Lamictal and call us right away for any rash or fever.")
+    assert found["rash"] == ("R21", "hypothetical")
+
+
+@pytest.mark.parametrize(
+    ("text", "finding", "assertion"),
+    [
+        ("Acute cystitis w/o hematuria.", "hematuria", "absent"),
+        ("AKI, likely ATN +/- glomerulonephritis.", "glomerulonephritis", "possible"),
+        ("Thrombocytopenia; DIC unlikely.", "DIC", "absent"),
+        ("No evidence of ARDS.", "ARDS", "absent"),
+    ],
+)
+def test_negation_and_possibility_shorthand(text: str, finding: str, assertion: str) -> None:
+    assert _conditions(text)[finding][1] == assertion
+
+
+def test_weight_loss_as_a_drugs_goal_is_not_a_finding() -> None:
+    assert "wt loss" not in _conditions("Asks about phentermine for wt loss.")
+    assert _conditions("Admitted for weight loss.")["weight loss"] == ("R63.4", "present")
+
+
+@pytest.mark.parametrize(
+    ("text", "finding", "code", "assertion"),
+    [
+        ("Visit 2026-02-05. PMH: R leg DVT 2019, completed Eliquis.", "DVT", "Z86.718", "historical"),
+        ("Visit 2026-02-05. CHA2DS2-VASc 5 (HTN, DM, TIA 2021).", "TIA", "Z86.73", "historical"),
+        ("Visit 2026-02-05. PMH: R breast ca 2008, lumpectomy + RT.", "breast ca", "Z85.3", "historical"),
+        ("Visit 2026-02-05. Hx kidney stone 2022, passed.", "kidney stone", "Z87.442", "historical"),
+        ("Hx DVT - no anticoagulation now.", "DVT", "Z86.718", "historical"),
+        ("Cerebral edema: no sx - neuro checks q4h.", "Cerebral edema", "G93.6", "absent"),
+        ("Radiation pneumonitis - no evidence at this time.", "Radiation pneumonitis", "J70.0", "absent"),
+    ],
+)
+def test_dated_events_and_answers_after_a_colon(text: str, finding: str, code: str, assertion: str) -> None:
+    assert _conditions(text)[finding] == (code, assertion)
+
+
+def test_hypoglycemia_in_a_diabetic_note_is_the_diabetes_complication() -> None:
+    found = _conditions("T2DM on glipizide. Hypoglycemia x2 this month.")
+    assert found["Hypoglycemia"] == ("E11.649", "present")
+    found = _conditions("Type 1 diabetes mellitus with hypoglycemia. Two episodes of hypoglycemia.")
+    assert found["hypoglycemia"] == ("E16.2", "present")
+
+
+def test_a_general_wording_joins_the_specific_one_in_either_order() -> None:
+    found = _conditions("Flomax for your enlarged prostate. Dx: BPH with LUTS.")
+    assert found == {"BPH with LUTS": ("N40.1", "present")}
+    found = _conditions("Eczema flares in winter. PMH: atopic dermatitis.")
+    assert [code for code, _ in found.values()] == ["L20.9"]
+
+
+@pytest.mark.parametrize(
+    ("text", "finding", "assertion"),
+    [
+        ("Date 2026-01-01. Past: simple febrile seizure at 18 mo.", "febrile seizure", "historical"),
+        ("Date 2026-01-01. DKA admissions x2 (2019, 2022).", "DKA", "historical"),
+        ("Date 2026-01-01. T1DM at age 9, on pump.", "T1DM", "present"),
+    ],
+)
+def test_an_age_or_dated_admissions_after_the_finding_is_the_past(
+    text: str, finding: str, assertion: str
+) -> None:
+    assert _conditions(text)[finding][1] == assertion
+
+
+@pytest.mark.parametrize(
+    ("text", "finding", "assertion"),
+    [
+        ("Non-gap metabolic acidosis.", "metabolic acidosis", "present"),
+        ("Non-obstructive CAD on cath.", "CAD", "present"),
+    ],
+)
+def test_non_negates_only_the_word_it_is_attached_to(text: str, finding: str, assertion: str) -> None:
+    assert _conditions(text)[finding][1] == assertion
+
+
+def test_a_spouses_condition_and_a_device_burden_of_none_are_not_the_patients() -> None:
+    assert "AF" not in _conditions("Wife on Eliquis for her AF. Pt has HTN.")
+    assert _conditions("AHRE/AF burden: none detected.")["AF"][1] == "absent"
+    assert _conditions("HIV viral load not detected, on ART.")["HIV"][1] == "present"
+
+
+def test_no_personal_or_family_history_is_absent_and_a_relatives_risk_is_no_ones() -> None:
+    found = _conditions("No personal or family history of medullary thyroid cancer or MEN2.")
+    assert found["MEN2"] == ("E31.22", "absent")
+    result = extract_structured(
+        "Son's Advil on counter - pt told not to take any (bleeding risk on warfarin)."
+    )
+    assert result["family_history"] == []

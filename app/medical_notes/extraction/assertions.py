@@ -33,6 +33,7 @@ _PRE_TRIGGERS: dict[str, tuple[str, ...]] = {
         "denying",
         "deny",
         "without",
+        "w/o",
         "negative for",
         "neg for",
         "free of",
@@ -54,7 +55,6 @@ _PRE_TRIGGERS: dict[str, tuple[str, ...]] = {
         "no further",
         "resolution of",
         "ruled out",
-        "non",
         "never",
         "never a",
         "no longer",
@@ -91,6 +91,7 @@ _PRE_TRIGGERS: dict[str, tuple[str, ...]] = {
         "workup for",
         "work-up for",
         "?",
+        "+/-",
         "vs",
         "versus",
     ),
@@ -173,6 +174,8 @@ _POST_TRIGGERS: dict[str, tuple[str, ...]] = {
         "prophylaxis",
         "precautions",
         "symptoms",
+        "signs",
+        "s/sx",
         "warning",
         "warnings",
     ),
@@ -208,8 +211,15 @@ _HARD_STOPS = re.compile(r"\s[-—\u2013]\s|:|\(|\)|\n\s*\n")
 _POST_STOPS = re.compile(r":|\(|\)|\n\s*\n|,")
 
 PRE_WINDOW_WORDS = 12
+_NON_ATTACHED = re.compile(r"(?<![\w/])non-?$", re.I)
 _ROS_MINUS = re.compile(r"\(\s*-\s*\)\s*$|\bneg(?:ative)?\s*:\s*$", re.I)
-COLON_NEGATIVE = re.compile(r"^\s*[:=-]\s*(?:negative|neg|absent|none|no|denied|denies)\b", re.I)
+# "X: none", "X - no." ("X - no anticoagulation" answers something else)
+COLON_NEGATIVE = re.compile(
+    r"^\s*[:=-]\s*(?:negative|neg|absent|none|no(?=[ \t]*(?:[.,;()]|$)|[ \t]+"
+    r"(?:(?:current|new|active|clinical|radiographic)[ \t]+)?"
+    r"(?:sx|symptoms?|signs?|evidence|findings|features|concern|recurrence)\b)|never|nil|denied|denies)\b",
+    re.I | re.M,
+)
 # The year or age after a finding in parentheses or with "in", as in "pneumonia in 2022" or "(2015)".
 _PAST_DATE = re.compile(r"^\s*(?:\(\s*(?:19|20)\d\d\s*\)|in\s+(?:19|20)\d\d\b|\((?:19|20)\d\d\))")
 
@@ -239,16 +249,17 @@ class AssertionResult:
 _END = r"(?=[ \t]+[-\u2014\u2013]|[ \t]*(?:[.,;)]|$|\n[ \t]*(?:$|[-*\u2022#\d]|[A-Za-z][\w /]{0,30}:)))"
 _IMMEDIATE_POST = re.compile(
     # a site or the rest of a slash list may stand between: "gout in knee - doubt", "Flu/COVID/RSV neg"
-    r"^(?:[ \t]+(?:in|of)[ \t]+(?:the[ \t]+|both[ \t]+|[lr][ \t]+|left[ \t]+|right[ \t]+)?[a-z]+)?"
-    r"(?:[ \t]*/[ \t]*[\w-]+){0,5}"
+    r"^(?:[ \t]+(?:in|of)[ \t]+(?:the[ \t]+|both[ \t]+|[lr][ \t]+|left[ \t]+|right[ \t]+)?[a-z]+|"
+    r"[ \t]*/[ \t]*[\w-]+){0,5}"
     r"(?:[ \t]+(?:screen(?:ing)?|test(?:ing)?|swab|pcr|w/u|work-?up|scan|u/s|us|ct|cta|study|"
-    r"eval(?:uation)?))?"
+    r"eval(?:uation)?|ag(?:[ \t]*/[ \t]*ab)?|ab|antigen|antibody|serology|sx|symptoms|episodes?|burden)"
+    r"(?:[ \t]+(?:since|in (?:the )?(?:past|last))(?:[ \t]+[\w-]+){1,3}?(?=[ \t]*[:=-]))?)?"
     r"[ \t]*(?:[,:=(]|[-\u2014\u2013]+>?|\?+)?[ \t]*(?:[-\u2014\u2013]+[ \t]*)?(?:"
     r"(?P<absent>(?:was |is |were |are |now |been )?(?:ruled out|r/o'?d|excluded|unlikely|not likely|"
     r"less likely|low (?:clinical |pre-?test )?(?:suspicion|probability|likelihood)\b|"
     r"doubt(?:ful|ed)?\b|not favou?red|not suspected|not supported|not present|not seen|not found|"
-    r"neg(?:ative)?\b|"
-    r"none" + _END + "|no" + _END + r"|absent|denied|denies))|"
+    r"neg(?:ative)?\b|non-?reactive\b|never" + _END + "|"
+    r"(?:none |not )detected\b|none" + _END + "|no" + _END + r"|absent|denied|denies))|"
     r"(?P<historical>(?:now |has |have |since |which |that )?(?:resolved|healed)\b)|"
     r"(?P<possible>(?:was |is |were |are |also |being )?(?:possible|possibly|probable|suspected|"
     r"questionable|query|"
@@ -268,7 +279,10 @@ _RESOLVED_SUSPICION = re.compile(
 # A sentence that tells the patient when to come back: every finding after it is hypothetical.
 _HYPOTHETICAL_LEAD = re.compile(
     r"\b(?:(?:return|come back|rtc|re-?present|go(?: back)? to (?:the )?(?:ed|er|emergency "
-    r"(?:room|department)|hospital)|seek (?:immediate |urgent |emergency )?(?:medical )?(?:care|attention|"
+    r"(?:room|department)|hospital|triage|l&d|labor and del"
+    r"ivery|urgent care)|(?:tell|inform|alert)(?= (?:the )?"
+    r"(?:rn|nurse|staff|md|doctor|provider|team|us|clinic))|seek (?:"
+    r"immediate |urgent |emergency )?(?:medical )?(?:care|attention|"
     r"evaluation|help)|call(?: 911| us| the (?:office|clinic)| clinic| md| back)?|notify(?: us| md| provider"
     r"| the (?:team|office|provider))?|contact(?: us| the (?:office|clinic))?|report|page(?: md)?)"
     r"(?:\s+(?:to|the|ed|er|clinic|office|hospital|immediately|right away|sooner|asap|urgently|emergency|"
@@ -277,17 +291,38 @@ _HYPOTHETICAL_LEAD = re.compile(
     r"(?:return|ed|er|strict|emergency|bleeding|seizure|safety) precautions|precautions\s*(?:given|reviewed|"
     r"discussed|provided)?\s*(?:for|re:?|including|incl\.?|:|-)|warning signs|red flags?|reasons to return|"
     r"signs and symptoms of|s/sx of|watch (?:out )?for|look out for|monitor for|in the event of)|"
-    r"\b911\s+(?:for|if|with)\b|"
+    r"\b(?:911|988|ed|er)\s+if\b|\b911\s+(?:for|with)\b|"
+    # "Call agency/MD: ...", "Return to ED / call 911: ..."
+    r"^[ \t]*(?:[-*\u2022][ \t]*)?(?:[\w ]{0,25}?(?:/|\bor\b)\s*)?(?:call|notify|contact|page)\b"
+    r"(?:\s+[\w/&-]+){0,4}?\s*:|"
+    # an instruction that starts the sentence: "ED for ...", "Report bleeding ...", "or ED if ..."
+    r"^[ \t]*(?:[-*\u2022][ \t]*)?(?:(?:ed|er|911|urgent car"
+    r"e)\s+(?:for|with|w/)\b|report(?!\s+(?:of|from|by|that|"
+    r"states|shows|is|was))\b)|"
     r"^[ \t]*(?:[-*\u2022][ \t]*)?(?:if|should (?:he|she|you|they|pt|patient) "
     r"(?:develop|have|experience|notice))\b",
+    re.I,
+)
+# The instruction after the findings, at the end of the sentence: "Fever >104 or rash - call."
+_HYPOTHETICAL_TAIL = re.compile(
+    r"[-\u2014\u2013>,:]+[ \t]*(?:call|return|come back|go"
+    r" to (?:the )?(?:ed|er)|911)(?:[ \t]+(?:us|911|md|the "
+    r"office|the clinic|clinic|pcp|ed|er|asap|immediately))?[ \t]*[.!]?[ \t]*$",
     re.I,
 )
 _CONTRAST = re.compile(r"\b(?:but|however|although|though|currently|today|now)\b", re.I)
 _YEAR = re.compile(r"(?<![\d/.-])(?:(?:\d{1,2}/){1,2})?((?:19|20)\d\d)(?![\d])")
 # A year or date right after the finding: "DVT 2018", "MI (2015)", "pneumonia in 2022", "PE 3/2019".
 _DATE_AFTER = re.compile(
-    r"^[ \t]*[,(-]?[ \t]*(?:in|dx(?:'d)?|diagnosed(?: in)?|x\s?\d(?: in)?|\d+\s*x(?: in)?|on)?[ \t]*"
+    r"^[ \t]*(?:(?:admissions?|episodes?|hospitali[sz]ations?|attacks?|events?)[ \t]*)?"
+    r"[,(-]?[ \t]*(?:in|dx(?:'d)?|diagnosed(?: in)?|x\s?\d(?: in)?|\d+\s*x(?: in)?|on)?[ \t]*\(?[ \t]*"
     r"(?:(?:\d{1,2}/){1,2})?((?:19|20)\d\d)(?!\d)",
+    re.I,
+)
+# An age after the finding: "febrile seizure at 18 mo", "bronchiolitis at 8 mo", "appendicitis at age 12".
+_AGE_AFTER = re.compile(
+    r"^[ \t]*(?:at|@)[ \t]+(?:age[ \t]+)?\d{1,2}[ \t]*(?:mo|mos|months?|m/o|yo|y/o|y|yrs?|years?)\b"
+    r"(?![ \t]*(?:old|of age)?[ \t]*(?:now|today))",
     re.I,
 )
 # A past stay or event named with its year before the finding: "admitted 2019 for DKA", "in 2018 had a
@@ -322,12 +357,19 @@ def assert_finding(layout: NoteLayout, start: int, end: int) -> AssertionResult:
     # Scope before the finding: from the last hard stop or terminator, at most PRE_WINDOW_WORDS words.
     if _ROS_MINUS.search(before):
         return AssertionResult(ABSENT, "(-)")
+    # "non" negates the word it is attached to: "non-diabetic" is, "non-gap acidosis" and "non-ST elevation
+    # MI" are not
+    if _NON_ATTACHED.search(before):
+        return AssertionResult(ABSENT, "non")
     immediate = _immediate_post_cue(text, end)
     if immediate is not None:
         return immediate
     lead = _hypothetical_lead(before)
     if lead is not None:
         return AssertionResult(HYPOTHETICAL, lead)
+    tail = _HYPOTHETICAL_TAIL.search(after)
+    if tail is not None:
+        return AssertionResult(HYPOTHETICAL, tail.group(0).strip())
     cut = 0
     for match in _HARD_STOPS.finditer(before):
         if match.group(0) == ":" and _PRE[ABSENT].search(
@@ -367,8 +409,10 @@ def assert_finding(layout: NoteLayout, start: int, end: int) -> AssertionResult:
             return AssertionResult(status, found.group(0))
     if _PAST_DATE.match(after):
         return AssertionResult(HISTORICAL, after.strip()[:12])
-    dated = _DATE_AFTER.match(text, end, min(len(text), end + 30))
+    dated = _DATE_AFTER.match(text[end : end + 40])
     if dated and _past_year(text, dated.group(1)):
+        return AssertionResult(HISTORICAL, "dated")
+    if _AGE_AFTER.match(text[end : end + 30]):
         return AssertionResult(HISTORICAL, "dated")
     dated = _DATED_EVENT_BEFORE.search(scope_before)
     if dated and _past_year(text, dated.group(1)):

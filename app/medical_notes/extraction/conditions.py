@@ -26,6 +26,7 @@ from medical_notes.extraction.specificity import (
     pregnancy_code,
     remission_code,
     score_spans,
+    site_code,
 )
 from medical_notes.extraction.terminology import ICD10CM_SYSTEM, CodeCandidate, Terminology
 from medical_notes.extraction.text import NoteLayout
@@ -238,11 +239,13 @@ def find_condition_mentions(
     mentions = _assessment_items(layout, terms, mentions, blocked)
     mentions = _type_1_diabetes_codes(text, terms, mentions)
     mentions = _diabetes_complications(text, terms, mentions)
+    mentions = _diabetic_findings(terms, mentions)
     mentions = _organism_and_bleeding_codes(text, terms, mentions)
     mentions = _gestational_age(text, terms, mentions, blocked)
     for mention in mentions:
         if mention.code is not None:
-            code = lateral_code(mention.code, text, mention.start, mention.end)
+            code = site_code(mention.code, text, mention.start, mention.end)
+            code = lateral_code(code, text, mention.start, mention.end)
             code = remission_code(code, text, mention.start, mention.end)
             mention.set_code(pregnancy_code(code, text, terms), terms)
         result = assert_finding(layout, mention.start, mention.end)
@@ -449,6 +452,27 @@ def _diabetes_complications(
     return [m for m in mentions if id(m) not in absorbed]
 
 
+# In a note about one type of diabetes, hypoglycemia is that diabetes' complication
+# (ICD-10-CM codes the diabetic patient's hypoglycemia to E1x.649).
+_DIABETIC_FINDINGS = {"E16.2": "649", "E16.1": "649", "E16.0": "649"}
+
+
+def _diabetic_findings(terms: Terminology, mentions: list[ConditionMention]) -> list[ConditionMention]:
+    types = {m.code[:3] for m in mentions if m.code and m.code[:3] in ("E10", "E11")}
+    if len(types) != 1:
+        return mentions
+    kind = types.pop()
+    if any(m.code == f"{kind}.649" for m in mentions):
+        return (
+            mentions  # "diabetes with hypoglycemia" written out: a bare "hypoglycemia" stays its own finding
+        )
+    for mention in mentions:
+        suffix = _DIABETIC_FINDINGS.get(mention.code or "")
+        if suffix:
+            mention.set_code(f"{kind}.{suffix}", terms)
+    return mentions
+
+
 # The organism of a pneumonia, from its own line or from a respiratory culture / antigen line of the note.
 _ORGANISMS = (
     (re.compile(r"\bklebsiella\b", re.I), "J15.0"),
@@ -528,6 +552,13 @@ def _skip_item_marker(text: str, position: int, limit: int) -> int:
 
 
 _LIST_GAP = re.compile(r"[^\d|\n(]*,\s*$")
+# A sig names its indication after "prn", "for", "as needed" ...; a comma or a closing parenthesis with no
+# such word before it ends the sig ("Hyzaar 50/12.5 daily, GERD on ...", "(on Eliquis at home), DM2").
+_INDICATION_WORD = re.compile(
+    r"\b(?:prn|for|as needed|to treat|treats?|indication|if|when|d/t|due to)\b", re.I
+)
+_INSTRUCTION_IN_SIG = re.compile(r"\b(?:and|then|;)\s+(?:call|return|seek|report|notify|go to)\b", re.I)
+_SIG_BREAK = re.compile(r"[,;)]\s|\s[-\u2014\u2013]\s")
 
 
 def _outside_sig(text: str, start: int, end: int, sig_spans: list[tuple[int, int]]) -> bool:
@@ -535,6 +566,11 @@ def _outside_sig(text: str, start: int, end: int, sig_spans: list[tuple[int, int
         if sig_start <= start < sig_end:
             if _LIST_GAP.match(text, sig_start, start):
                 continue
+            gap = text[sig_start:start]
+            if _SIG_BREAK.search(gap) and not _INDICATION_WORD.search(gap):
+                continue
+            if _INSTRUCTION_IN_SIG.search(gap):
+                continue  # "stop Lamictal and call us for any rash": the instruction's findings
             return False
     return True
 
@@ -701,13 +737,16 @@ def _merge_unspecified(records: list[ConditionMention]) -> list[ConditionMention
         code = record.code
         target = None
         if code is not None and record.confidence >= CODE_CONFIDENCE_THRESHOLD:
-            for other in kept:
-                if (
-                    other.code is not None
-                    and other.assertion == record.assertion
-                    and _same_problem(record, other)
-                ):
+            for index, other in enumerate(kept):
+                if other.code is None or other.assertion != record.assertion:
+                    continue
+                if _same_problem(record, other):
                     target = other
+                    break
+                if other.confidence >= CODE_CONFIDENCE_THRESHOLD and _same_problem(other, record):
+                    # the kept record is the general wording ("enlarged prostate" beside "BPH with LUTS")
+                    kept[index] = record
+                    target, record = record, other
                     break
         if target is None:
             kept.append(record)
@@ -729,6 +768,15 @@ def _same_problem(record: ConditionMention, other: ConditionMention) -> bool:
         return True
     if code == "D64.9" and "D50" <= target[:3] <= "D64":  # "anemia" beside "acute blood loss anemia"
         return True
+    # "HTN" beside "hypertensive nephrosclerosis"/"hypertensive heart disease" (the I11-I13 code includes it)
+    if code == "I10" and target[:3] in ("I11", "I12", "I13"):
+        return True
+    if code == "E03.9" and target == "E06.3":  # "hypothyroidism" beside "Hashimoto hypothyroidism"
+        return True
+    if code == "N40.0" and target == "N40.1":  # "BPH" beside "BPH with LUTS"
+        return True
+    if code == "L30.9" and target[:3] == "L20":  # "eczema"/"dermatitis" beside "atopic dermatitis"
+        return True
     # a substance use disorder beside the same disorder in remission ("AUD, moderate", "in early remission")
     return code[:2] == "F1" and code[:5] == target[:5] and code.endswith("0") and target.endswith("1")
 
@@ -739,5 +787,7 @@ def _specificity(record: ConditionMention) -> tuple[int, ...]:
         return (0, 0)
     if code.startswith("I50.") and len(code) == 6:
         return (2, {"3": 4, "1": 3, "2": 2}.get(code[-1], 1))
+    if code == "I10":  # essential hypertension is the general wording of I11-I13
+        return (0, 0, 0)
     remission = int(code[:2] == "F1" and code.endswith("1"))
     return (0 if _unspecified(record) else 1, len(code), remission)

@@ -318,7 +318,7 @@ _RELATION = re.compile(r"(?<![A-Za-z])(" + "|".join(RELATIONS) + r")(?:'s)?(?![A
 _FAMILY_VERB = re.compile(
     r"^(?:'s)?\s*(?:(?:and|,)\s+(?:(?:paternal|maternal)\s+)?\w+\s+)*(?:[\w,()-]+\s+){0,4}?"
     r"(?:had|has|have|having|with|w/|died|deceased|passed away|diagnosed|dx|history of|hx of|suffers|"
-    r"suffered|developed|from|of|-|:|=|\u2014)",
+    r"suffered|developed|from|of|-|:|=|\u2014|for\s+(?:her|his|their)\b)",
     re.I,
 )
 _RELATION_JOIN = re.compile(r"\s*(?:,|and|&|or|,\s*and)?\s*(?:both\s+)?(?:his|her|the|their)?\s*", re.I)
@@ -326,6 +326,9 @@ _FAMILY_LEAD = re.compile(
     r"\b(?:family history|family hx|fhx|fh)\b\s*(?:of|:|-|—|is notable for|significant for|positive for)?",
     re.I,
 )
+
+
+_NO_PERSONAL_OR_FAMILY = re.compile(r"\b(?:no|denies|negative)\s+(?:personal\s+(?:or|and|/)\s+)\s*$", re.I)
 
 
 def family_scopes(layout: NoteLayout) -> list[tuple[int, int]]:
@@ -336,6 +339,8 @@ def family_scopes(layout: NoteLayout) -> list[tuple[int, int]]:
         if section.kind == "family_history":
             scopes.append((section.start, section.end))
     for lead in _FAMILY_LEAD.finditer(text):
+        if _NO_PERSONAL_OR_FAMILY.search(text, max(0, lead.start() - 30), lead.start()):
+            continue  # "no personal or family history of X": X is absent, not a relative's
         segment = layout.segment_at(lead.start())
         end = max(segment.end, lead.end())
         end = min(end, _clause_end(text, lead.end()))

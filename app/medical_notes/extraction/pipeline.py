@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from medical_notes.extraction.assertions import FAMILY
+from medical_notes.extraction.assertions import ABSENT, FAMILY, HYPOTHETICAL
 from medical_notes.extraction.conditions import (
     condition_output,
     find_condition_mentions,
@@ -78,8 +78,11 @@ def extract_structured(text: str, terms: Terminology | None = None) -> dict[str,
     family_history: list[dict[str, Any]] = []
     for mention in mentions:
         if any(start <= mention.start < end for start, end in scopes):
+            # a risk or a hypothetical in a relative's sentence ("son's Advil - bleeding risk") is no one's
+            conditional = mention.assertion in (ABSENT, HYPOTHETICAL)
             mention.assertion = FAMILY
-            family_history.extend(family_output(layout, mention.start, mention.end, mention.code, terms))
+            if not conditional:
+                family_history.extend(family_output(layout, mention.start, mention.end, mention.code, terms))
     conditions = [condition_output(m, text, terms) for m in patient_conditions(mentions, text)]
     for condition in conditions:
         if condition["code"] is None:

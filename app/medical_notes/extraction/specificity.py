@@ -117,6 +117,57 @@ def side_of(text: str, start: int, end: int) -> int | None:
     return None
 
 
+_OA_SIDE = r"(?:(?P<side>right|left|rt|lt|r|l|bilateral|bilat|b/l|both)\.?\s+)?"
+_OA_JOINT_BEFORE = re.compile(
+    _OA_SIDE
+    + r"(?P<joint>knees?|hips?)(?:\s+(?:primary|secondary|severe|mild|moderate|advanced|end-stage))?\s*$",
+    re.I,
+)
+_OA_JOINT_AFTER = re.compile(r"^\s+(?:of\s+(?:the\s+)?)?" + _OA_SIDE + r"(?P<joint>knees?|hips?)\b", re.I)
+_OA_SIDES = {
+    "right": 0,
+    "rt": 0,
+    "r": 0,
+    "left": 1,
+    "lt": 1,
+    "l": 1,
+    "bilateral": 2,
+    "bilat": 2,
+    "b/l": 2,
+    "both": 2,
+}
+
+
+_EDEMA_SITE = re.compile(
+    r"\b(?:ankles?|legs?|le|lle|rle|bles?|pedal|pretibial|shins?|mid-shin|feet|foot|calf|calves|lower "
+    r"extremit(?:y|ies)|hands?|face|facial|periorbital)\b",
+    re.I,
+)
+
+
+def site_code(code: str, text: str, start: int, end: int) -> str:
+    """Osteoarthritis with its joint and side beside it: "R knee primary OA", "OA R hip"; edema with its
+    site: "1+ pretibial edema", "edema 2+ bilat LE", "Edema - mild ankles" (localized, R60.0)."""
+    if code == "R60.9":
+        before = re.split(r"[.;,:\n(]", text[max(0, start - 25) : start])[-1]
+        after = re.split(r"[.;,\n(]", text[end : end + 30])[0]
+        return "R60.0" if _EDEMA_SITE.search(before) or _EDEMA_SITE.search(after) else code
+    if code != "M19.90":
+        return code
+    found = _OA_JOINT_BEFORE.search(text[max(0, start - 30) : start]) or _OA_JOINT_AFTER.match(
+        text[end : end + 25]
+    )
+    if not found:
+        return code
+    joint = found.group("joint").lower()
+    options = LATERALITY["M17.9" if joint.startswith("knee") else "M16.9"]
+    side = found.group("side")
+    side_index = _OA_SIDES[side.lower()] if side else (2 if joint.endswith("s") else None)
+    if side_index is None:
+        return "M17.9" if joint.startswith("knee") else "M16.9"
+    return options[side_index] or code
+
+
 def lateral_code(code: str, text: str, start: int, end: int) -> str:
     options = LATERALITY.get(code)
     if options is None:
@@ -184,6 +235,9 @@ _PERSONAL_HISTORY = (
     (re.compile(r"^I82\.4"), "Z86.718"),
     (re.compile(r"^I26\."), "Z86.711"),
     (re.compile(r"^(?:I63\.|G45\.9)"), "Z86.73"),
+    (re.compile(r"^N2[01]\."), "Z87.442"),  # a past kidney or ureter stone
+    (re.compile(r"^C50\."), "Z85.3"),  # a treated breast cancer
+    (re.compile(r"^J21\."), "Z87.09"),  # bronchiolitis in infancy
 )
 
 
@@ -321,6 +375,9 @@ def guarded(key: str, text: str, start: int, end: int) -> str | None:
     # a screening test's name with its result ("HIV/syphilis repeat: nonreactive", "HIV screen negative")
     if _SCREEN_AFTER.match(after):
         return "drop"
+    # the goal of a drug or a program ("asks about phentermine for wt loss"), not a finding
+    if key in _THRESHOLD_TERMS and _GOAL_BEFORE.search(before) and not _VISIT_BEFORE.search(before):
+        return "drop"
     # an instruction's threshold, not a finding ("weight gain >2 lb in a day")
     if key in _THRESHOLD_TERMS and _THRESHOLD_AFTER.match(after):
         return "drop"
@@ -358,7 +415,13 @@ _SCREEN_AFTER = re.compile(
 _FAMILY_LINE = re.compile(
     r"\b(?:fhx?|family|mother|father|mom|dad|sister|brother|son|daughter|aunt|uncle|grand\w+|sibling)\b", re.I
 )
-_THRESHOLD_TERMS = frozenset({"weight gain", "weight loss"})
+_THRESHOLD_TERMS = frozenset({"weight gain", "weight loss", "wt gain", "wt loss"})
+_GOAL_BEFORE = re.compile(r"\b(?:for|to help with|help with|to aid|to promote)[ \t]+$", re.I)
+_VISIT_BEFORE = re.compile(
+    r"\b(?:admit\w*|admission|present\w*|seen|evaluat\w*|w/u|work-?up|referr?\w*|here|visit|f/u|follow-?up)\b"
+    r"[^.;\n]{0,25}$",
+    re.I,
+)
 _THRESHOLD_AFTER = re.compile(
     r"^[ \t]*(?:of[ \t]*)?(?:[>\u2265]|(?:more than|over|greater than|of)[ \t]+\d)", re.I
 )

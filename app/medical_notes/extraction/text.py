@@ -87,6 +87,16 @@ _PRECAUTION_HEADING = re.compile(
     r"(?:\*\*|__)?[ \t]*:",
     re.I,
 )
+# A heading line that ends with ":" and gives the patient's instructions for when to come back ("Warning
+# signs - come back if:", "Call us / return if:"), or a bare upper-case "RETURN/CALL PRECAUTIONS".
+_PRECAUTION_LINE = re.compile(
+    r"[ \t]*(?:#{1,6}[ \t]*)?(?:[-*\u2022][ \t]*)?(?:\*\*|_"
+    r"_)?(?=[^:\n]{0,60}?(?:\b(?:precautions?|warning signs"
+    r"|red flags?|return|come back|call|go to (?:the )?(?:ed|er|triage|l&d)|seek)\b))[^:\n]{0,60}?"
+    r"(?:\b(?:precautions?|warning signs|red flags?)|\b(?:if|for|when)(?: any(?: of the following)?)?)"
+    r"(?:\*\*|__)?[ \t]*(?::(?:\*\*|__)?[ \t]*$|$)",
+    re.I,
+)
 _HEADING = re.compile(
     r"^[ \t]*(?:#{1,6}[ \t]*)?(?:\*\*|__)?(?P<name>[A-Za-z][A-Za-z /&]{0,40}?)(?:\*\*|__)?[ \t]*"
     r"(?:(?P<colon>:|[ \t][—\u2013-][ \t])(?:\*\*|__)?|(?=[ \t]*$))"
@@ -152,6 +162,11 @@ def _find_sections(text: str) -> list[Section]:
         if kind is None and _PRECAUTION_HEADING.match(line):
             kind = "precautions"
             match = _PRECAUTION_HEADING.match(line)
+        elif (
+            kind is None and _PRECAUTION_LINE.match(line) and (line.rstrip().endswith(":") or line.isupper())
+        ):
+            kind = "precautions"
+            match = _PRECAUTION_LINE.match(line)
         if kind and match:
             has_content = bool(line[match.end() :].strip())
             sections.append(Section(kind, offset + match.end(), offset + len(line), offset))
