@@ -435,3 +435,56 @@ def test_a_finding_or_lab_named_after_a_drug_is_not_the_drug() -> None:
 
 def test_no_longer_taking_is_stopped() -> None:
     assert meds("Meds: Zofran - no longer taking.")["ondansetron"]["status"] == "stopped"
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "reason"),
+    [
+        ("Plan: Levofloxacin - avoided given QTc.", "levofloxacin", "refused"),
+        ("Plan: Spiriva - considered, not adding since sx controlled.", "tiotropium", "refused"),
+        ("Plan: Atomoxetine - defer.", "atomoxetine", "refused"),
+        ("Plan: Calcitriol not yet. Phos 5.1.", "calcitriol", "refused"),
+        ("Plan: Ceftriaxone prophylaxis not indicated (nonvariceal).", "ceftriaxone", "refused"),
+        (
+            "Plan: Jardiance also discussed for renal protection - defer until next visit.",
+            "empagliflozin",
+            "refused",
+        ),
+        ("Plan: cefdinir is an option (no true allergy).", "cefdinir", "refused"),
+        ("Plan: Wellbutrin would help energy but avoid given seizure hx.", "bupropion", "refused"),
+        ("Plan: Pt requested Xanax - would not prescribe benzodiazepines.", "alprazolam", "refused"),
+        ("Plan: Trileptal discussed today - parents prefer to wait.", "oxcarbazepine", "refused"),
+        ("Plan: prednisone 30 mg x5 d only if colchicine fails.", "prednisone", "hypothetical"),
+        ("RESP: Lasix 20 mg IV x1 today if BP allows.", "furosemide", "hypothetical"),
+        (
+            "3. If seizures continue at 30 mg/kg/day -> switch to oxcarbazepine.",
+            "oxcarbazepine",
+            "hypothetical",
+        ),
+        ("Plan after RT: tamoxifen x5-10 yr.", "tamoxifen", "hypothetical"),
+        ("Wants something for focus, like Adderall.", "amphetamine / dextroamphetamine", "hypothetical"),
+        ("| tramadol 50 mg - label in late husband's name | DISCARD |", "tramadol", "other_person"),
+        ("HLD: no statin per pt preference after simvastatin myalgias.", "simvastatin", "allergen"),
+        ("(metformin stopped 10/2025 when eGFR <30 - do not resume)", "metformin", "not_to_take"),
+        (
+            "Leftovers: warfarin, cephalexin and tramadol bottles bagged for take-back.",
+            "tramadol",
+            "not_to_take",
+        ),
+    ],
+)
+def test_undecided_conditional_and_not_the_patients(text: str, name: str, reason: str) -> None:
+    assert name not in meds(text)
+    assert not_taken(text)[name] == reason
+
+
+def test_a_hold_until_review_and_a_pending_start_stay_the_patients() -> None:
+    assert (
+        meds("HELD: spironolactone 25 mg daily - do not resume until PCP reviews BMP")["spironolactone"][
+            "status"
+        ]
+        == "held"
+    )
+    assert "nicotine" in meds(
+        "- nicotine patch 21 mg/24 h daily - has box, not started yet; agreed to start tomorrow"
+    )

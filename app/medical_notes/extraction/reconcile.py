@@ -77,6 +77,11 @@ _OTHER_PERSON_BEFORE = re.compile(
     rf"\b{_RELATIVE}(?:'s|s')?\b(?:(?!\b(?:she|he|pt|patient)\b)[^.;\n]){{0,50}}$|\b{_RELATIVE}'s\s+(?:\w+\s+)?$",
     re.I,
 )
+_OTHER_PERSON_AFTER = re.compile(
+    rf"^[^;\n]{{0,60}}?\b(?:in (?:\w+\s+){{0,2}}{_RELATIVE}'s name|(?:from |in )?(?:her|his|their|a|the)\s+"
+    rf"{_RELATIVE}'s (?:bottle|pills|rx|prescription|supply)|not (?:hers|his|theirs)\b)",
+    re.I,
+)
 _MALE = r"(?:husband|dad|father|brother|son|grandfather|grandpa|uncle|boyfriend)"
 _FEMALE = r"(?:wife|mom|mother|sister|daughter|grandmother|grandma|aunt|girlfriend)"
 # "Husband states he also took Tamiflu", "lives w/ wife (she takes warfarin)", "Wife ...; she herself takes":
@@ -99,7 +104,43 @@ _PRECAUTION_LIST = re.compile(
 # a refusal later in the line ("Percocet | pt asked for it - declined", "Metformin ... - pt declined")
 _REFUSED_LATER = re.compile(
     r"^[^.;\n]{0,80}?(?:[-\u2013\u2014:,|]|\bpt|\bpatient)\s*(?:(?:pt|patient|she|he)\s+)?"
-    r"(?:declined|declines|refused|refuses)\b",
+    r"(?:declined|declines|refused|refuses|defer\w*|avoid\w*|hold off|would not|will not|won'?t|"
+    r"not (?:started(?![^.\n]{0,30}\b(?:agreed|will|plans?) to start)|prescribed|adding|advisable)|"
+    r"(?:\w+\s+){0,2}prefer\w* to wait)\b",
+    re.I,
+)
+# "Spiriva - considered, not adding", "Atomoxetine - defer", "Calcitriol not yet", "X ok if needed",
+# "cefdinir is an option", "Jardiance also discussed", "Wellbutrin would help ... but avoid"
+_UNDECIDED_AFTER = re.compile(
+    r"^\s*(?:\(?[^()\n]{0,25}\)?\s*)?(?:[-\u2013\u2014:,]\s*)?(?:was |were |is |are )?(?:also |only )?"
+    r"(?:considered|avoided|avoid|defer\w*|not yet|not adding|not needed|"
+    r"discussed\b(?!\s+and\s+(?:start|prescrib))|"
+    r"ok(?:ay)? if needed|(?:is |are |as )?(?:an? )?(?:options?|alternatives?)\b)|"
+    r"^\s*(?:[\w/]+\s+){0,2}?(?:is|are|was|were) (?:an? )?(?:option|alternative)\b|"
+    r"^\s*(?:[\w/]+\s+){0,2}?(?:would|could|might|may) (?:help|work)\b|"
+    r"^\s*(?:[\w/]+\s+){1,2}(?:not indicated|not recommended|not needed)\b",
+    re.I,
+)
+# "only if colchicine fails", "x1 today if BP allows"
+_ONLY_IF_AFTER = re.compile(
+    r"^[^.;\n]{0,60}?\b(?:only if|unless|if (?:\w+\s+){0,3}(?:allows?|permits?|fails?|worsens?|persists?))\b",
+    re.I,
+)
+# "simvastatin myalgias", "acetaminophen overdose": an adverse reaction to the drug, not an order
+_REACTION_AFTER = re.compile(
+    r"^\s*(?:-?induced\s+|-?associated\s+)?(?:myalgias?|myopathy|overdose|intoxication|"
+    r"angioedema|intolerance|side effects?)\b",
+    re.I,
+)
+# "If mood sx worsen or seizures continue at 30 mg/kg/day -> switch to X": the consequent of a
+# sentence that opens with "if"
+_IF_SENTENCE_BEFORE = re.compile(
+    r"(?:^|[.;:]\s|\d[.)]\s|^\s*[-*\u2022]\s)\s*if\b(?!\s+(?:needed|necessary|tolerated)\b)[^.;\n]{0,110}$",
+    re.I | re.M,
+)
+# "Requests 'something for focus, like Adderall'", "Plan after RT: tamoxifen"
+_WISH_BEFORE = re.compile(
+    r"\b(?:something|anything)\b[^.;\n]{0,30}\b(?:like|such as)\s+[\"']?$|\bplan after\b[^.;\n]{0,30}$",
     re.I,
 )
 _SUSCEPTIBILITY_CUE = re.compile(
@@ -134,7 +175,9 @@ _NOT_TO_TAKE_BEFORE = re.compile(
 _NOT_TO_TAKE_AFTER = re.compile(
     r"^[^.;\n]{0,60}?\b(?:not to (?:take|use)|do not take|don'?t take|should not take|left-?over|left over|"
     r"from (?:a |an )?(?:old|prior|previous) (?:rx|prescription|"
-    r"bottle)|discard\w*|throw (?:it |them )?(?:away|out))\b",
+    r"bottle)|discard\w*|throw (?:it |them )?(?:away|out)|do not (?:restart|resume)(?!\s+until)|"
+    r"take-?back|bagged|"
+    r"dispose\w*|remove (?:and dispose )?(?:of )?(?:it|them|all|the))\b",
     re.I,
 )
 _REFUSED_BEFORE = re.compile(
@@ -215,6 +258,8 @@ def not_taken_reason(mention: MedicationMention, layout: NoteLayout, limit: int 
         or _OTHER_PERSON_PRONOUN.search(text, sentence_start, mention.start)
     ):
         return OTHER_PERSON
+    if _OTHER_PERSON_AFTER.match(text[mention.name_end : line_end]):
+        return OTHER_PERSON
     line_before = text[line_start : mention.start]
     orders = list(_ORDER_VERB.finditer(line_before))
     since_order = line_before[orders[-1].end() :] if orders else line_before
@@ -226,11 +271,17 @@ def not_taken_reason(mention: MedicationMention, layout: NoteLayout, limit: int 
         return SUSCEPTIBILITY
     if _DO_NOT_GIVE.search(before):
         return DO_NOT_GIVE
+    if _REACTION_AFTER.match(after):
+        return ALLERGEN
     if _NOT_TO_TAKE_BEFORE.search(before) or _NOT_TO_TAKE_AFTER.match(after):
         return NOT_TO_TAKE
     later = text[mention.name_end : min(line_end, limit)]
     if _REFUSED_BEFORE.search(before) or _REFUSED_AFTER.match(after) or _REFUSED_LATER.match(later):
         return REFUSED
+    if _UNDECIDED_AFTER.match(after):
+        return REFUSED
+    if _ONLY_IF_AFTER.match(after) or _WISH_BEFORE.search(before) or _IF_SENTENCE_BEFORE.search(line_before):
+        return HYPOTHETICAL
     if _PRECAUTION_LIST.search(line_before):
         return HYPOTHETICAL
     if _HYPOTHETICAL_BEFORE.search(before) or _HYPOTHETICAL_AFTER.match(after):
