@@ -488,3 +488,11 @@ def test_a_hold_until_review_and_a_pending_start_stay_the_patients() -> None:
     assert "nicotine" in meds(
         "- nicotine patch 21 mg/24 h daily - has box, not started yet; agreed to start tomorrow"
     )
+
+
+def test_a_nurse_giving_a_standing_order_keeps_it_active() -> None:
+    mar = "| 2100 | heparin 5,000 units subQ | given, L abdomen |"
+    assert meds(mar)["heparin"]["status"] == "active"
+    shift = "A: Medications administered this shift\n   - amlodipine 10 mg PO daily: given 0900\n"
+    assert meds(shift)["amlodipine"]["status"] == "active"
+    assert meds("ED course: ceftriaxone 1 g IV given.")["ceftriaxone"]["status"] == "started"

@@ -492,7 +492,7 @@ _GIVEN = re.compile(
 
 
 _TIMED_ENTRY = re.compile(
-    r"\s*(?:[-*\u2022]\s*)?(?:[01]\d|2[0-3]):?[0-5]\d(?:h|hrs)?\b(?!\s*(?:mg|mcg|g|units?|mL)\b)"
+    r"\s*(?:[-*\u2022|]\s*)?(?:[01]\d|2[0-3]):?[0-5]\d(?:h|hrs)?\b(?!\s*(?:mg|mcg|g|units?|mL)\b)"
 )
 
 
@@ -519,9 +519,34 @@ def _one_time_doses(mentions: list[MedicationMention], layout: NoteLayout) -> No
             continue  # "1400 ... metoprolol 25 mg given": a nursing administration of a standing order
         if mention.status_from_before and mention.status == "active":
             continue  # "continue X ... given" keeps the patient's own order
+        if _standing_order_given(mention, layout, clause):
+            continue
         mention.status = "started"
         if mention.frequency is None and mention.dose is not None:
             mention.frequency = _frequency("once")
+
+
+_MAR_CONTEXT = re.compile(
+    r"\b(?:administered (?:this shift|today|overnight|tonight)|meds? administered|MAR\b|"
+    r"medication administration)",
+    re.I,
+)
+
+
+def _standing_order_given(mention: MedicationMention, layout: NoteLayout, clause: str) -> bool:
+    """ "ondansetron 4 mg IV q6h prn nausea: given 0905" under "Medications administered this shift": a
+    nurse giving a dose of a standing (scheduled or prn) order, which stays the patient's active order."""
+    if re.search(r"\bx\s?1\b|\bonce\b|\bstat\b|\bnow\b", clause, re.I):
+        return False
+    line_start = layout.line_bounds(mention.start)[0]
+    if _MAR_CONTEXT.search(layout.text, max(0, line_start - 1500), line_start):
+        return True
+    frequency = mention.frequency or {}
+    return bool(
+        frequency
+        and frequency.get("code") != "once"
+        and re.search(r"\bgiven\s+(?:at\s+)?(?:[01]\d|2[0-3]):?[0-5]\d\b", clause, re.I)
+    )
 
 
 _WRITES_ROUTES = re.compile(r"\b(?:PO|IV|SC|SQ|IM)\b")
