@@ -527,7 +527,7 @@ def _one_time_doses(mentions: list[MedicationMention], layout: NoteLayout) -> No
 
 
 _MAR_CONTEXT = re.compile(
-    r"\b(?:administered (?:this shift|today|overnight|tonight)|meds? administered|MAR\b|"
+    r"\b(?:administered (?:this shift|today|overnight|tonight)|meds? administered|(?-i:MAR)\b|"
     r"medication administration)",
     re.I,
 )
