@@ -496,3 +496,46 @@ def test_a_nurse_giving_a_standing_order_keeps_it_active() -> None:
     shift = "A: Medications administered this shift\n   - amlodipine 10 mg PO daily: given 0900\n"
     assert meds(shift)["amlodipine"]["status"] == "active"
     assert meds("ED course: ceftriaxone 1 g IV given.")["ceftriaxone"]["status"] == "started"
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "status"),
+    [
+        (
+            "Med trials: fluoxetine (ineffective, 2015), escitalopram (sexual SE, 2019).",
+            "escitalopram",
+            "stopped",
+        ),
+        (
+            "Gout flare: colchicine 0.6 mg x2 then 0.6 mg daily x 3 days - completed, resolved.",
+            "colchicine",
+            "stopped",
+        ),
+        (
+            "Discharge meds:\nStopped: azithromycin (course complete); Zosyn; insulin lispro sliding scale.",
+            "insulin lispro",
+            "stopped",
+        ),
+        (
+            "Narrowed 3/23: Zosyn stopped -> Augmentin 875/125 mg PO BID.",
+            "amoxicillin / clavulanate",
+            "started",
+        ),
+        (
+            "Meds: ASA 81 mg daily.\nPlan:\n - Stop ASA 81 - no CAD/stent, adds bleeding risk.",
+            "aspirin",
+            "stopped",
+        ),
+        (" - furosemide (Lasix) 40 mg PO daily per d/c list; taking 20 mg tabs.", "furosemide", "active"),
+    ],
+)
+def test_past_trials_completed_courses_labelled_stop_lists_and_discharge_abbreviation(
+    text: str, name: str, status: str
+) -> None:
+    assert meds(text)[name]["status"] == status
+
+
+def test_a_soap_heading_is_no_susceptibility_result() -> None:
+    assert "metformin / sitagliptin" in meds(
+        "S: 58F f/u DM2. Taking Janumet 50/1000 BID, Synthroid 88 mcg qd."
+    )

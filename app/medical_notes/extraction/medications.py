@@ -237,9 +237,16 @@ _WORD_COUNT_DOSE = re.compile(
     re.I,
 )
 
+# "d/c" that means discharge ("per d/c list", "started at d/c") is no stop
+_DC = (
+    r"(?<!at )(?<!on )(?<!upon )(?<!after )(?<!by )d/c"
+    r"(?!\s*(?:list|summary|meds?|medications?|instructions|paperwork|rx|planning|dispo))"
+)
 STATUS_TRIGGERS: tuple[tuple[str, str], ...] = (
     (
-        r"discontinu\w*|d/c'?d?|dc'?d|stop(?:ped|ping|s)?|"
+        r"discontinu\w*|"
+        rf"{_DC}'?d?"
+        r"|dc'?d|stop(?:ped|ping|s)?|"
         r"quit|cease\w*|no longer (?:taking|on)|off|completed",
         "stopped",
     ),
@@ -790,9 +797,17 @@ _HEADER_MARKER = re.compile(
     r"\b(new|start(?:ed)?|continue[ds]?|stop(?:ped)?|discontinue[ds]?|change[ds]?|hold|held|resume[ds]?)\b",
     re.I,
 )
+# a list of past trials ("Med trials:", "Prior meds tried:", "Failed:")
+_TRIALS_LABEL = re.compile(
+    r"\s*(?:[-*\u2022]\s*)?(?:past|prior|previous|failed|old)?\s*(?:med(?:ication)?s?|drugs?|antidepressants?)?\s*"
+    r"(?:trials?|tried|failed)\s*(?:in the past\s*)?:[^.\n]*$",
+    re.I,
+)
 _AFTER_CUE = re.compile(
     r"(?:^|[\s(\[,:\-\u2013\u2014])(?:was |were |is |has been |been |to be |will be )?"
-    r"(held|on hold|hold|stopped|stop|discontinued|discontinue|d/c'?d|d/c|dc'?d|resumed|resume|restarted|"
+    r"(held|on hold|hold|stopped|stop|discontinued|discontinue|d/c'?d|"
+    rf"{_DC}"
+    r"|dc'?d|resumed|resume|restarted|"
     r"restart|increased|increase|decreased|decrease|reduced|tapered|taper|changed|started|start|new|"
     r"continued|continue|completed|OFF|weaned|weaning|no longer taking|no longer on)\b"
     r"(?!\s+(?:in|on)\s+\d{4}|\s+\d+\s+(?:years?|months?|yrs?)\s+ago)",
@@ -817,6 +832,10 @@ def _status(layout: NoteLayout, mention: MedicationMention) -> tuple[str | None,
     if then:
         if re.search(r"\b(?:resum\w*|restart\w*|continu\w*)\b", after[then.end() :], re.I):
             return "active", False
+        if re.search(
+            r"[-\u2013\u2014,(]\s*(?:course\s+)?(?:completed|complete|finished)\b", after[then.end() :], re.I
+        ):
+            return "stopped", False  # "colchicine 0.6 mg x2 then 0.6 mg daily x 3 days - completed"
         after = after[: then.start()]
     if re.search(
         r"\b(?:replaces|replacing|in place of|switched from|changed from|swapped (?:in |out )?for)\s+$",
@@ -831,7 +850,7 @@ def _status(layout: NoteLayout, mention: MedicationMention) -> tuple[str | None,
     if found_before:
         cue_end, status = max(found_before)
         if re.search(
-            r"(?:->|\u2192|=>|\b(?:transitioned|switched|changed|converted)\s+(?:over\s+)?to)\b",
+            r"(?:->|\u2192|=>|\b(?:transitioned|switched|changed|converted)\s+(?:over\s+)?to\b)",
             before[cue_end:],
         ):
             return "started", True
@@ -852,6 +871,16 @@ def _status(layout: NoteLayout, mention: MedicationMention) -> tuple[str | None,
         r"[\s:\-\u2013\u2014]*(?:taking\s+|these\s+)?", text[marker.end() : mention.start]
     ):
         return _MARKER_STATUS.get(marker.group(1).lower().split()[0]), False
+    if (
+        marker
+        and text[marker.end() - 1] == ":"
+        and re.search(r"[;,]\s*(?:and\s+)?$", text[marker.end() : mention.start])
+        and not re.search(r"\.\s", text[marker.end() : mention.start])
+    ):
+        # "Stopped: azithromycin (course complete); Zosyn; insulin lispro": every item of the labelled list
+        return _MARKER_STATUS.get(marker.group(1).lower().split()[0]), False
+    if _TRIALS_LABEL.match(text, line_start, mention.start):
+        return "stopped", False  # "Med trials: fluoxetine (ineffective, 2015), escitalopram (...)"
     if text[line_start:line_end].lstrip().startswith("|"):  # a table row: its note cell ("started", "d/c'd")
         # the first cue in the row decides ("decrease -> ... then stop" is a taper); "not stopping" is no cue
         # the last cell with a cue is the decision ("| prior | today's decision |")

@@ -263,6 +263,7 @@ def not_taken_reason(mention: MedicationMention, layout: NoteLayout, limit: int 
     line_before = text[line_start : mention.start]
     orders = list(_ORDER_VERB.finditer(line_before))
     since_order = line_before[orders[-1].end() :] if orders else line_before
+    since_order = re.sub(r"^\s*[SOAP]\s*:\s", "", since_order)  # a SOAP heading ("S: 58F ...")
     if _SUSCEPTIBILITY_CUE.search(since_order) or _SUSCEPTIBILITY_AFTER.match(
         text[mention.name_end : line_end]
     ):
@@ -276,9 +277,13 @@ def not_taken_reason(mention: MedicationMention, layout: NoteLayout, limit: int 
     if _NOT_TO_TAKE_BEFORE.search(before) or _NOT_TO_TAKE_AFTER.match(after):
         return NOT_TO_TAKE
     later = text[mention.name_end : min(line_end, limit)]
-    if _REFUSED_BEFORE.search(before) or _REFUSED_AFTER.match(after) or _REFUSED_LATER.match(later):
+    if _REFUSED_BEFORE.search(before):
         return REFUSED
-    if _UNDECIDED_AFTER.match(after):
+    # "Stop ASA 81 - no CAD/stent": the reason for a stop, not a refusal
+    stop_verb = re.search(r"\b(?:stop|d/c|dc|discontinue|hold|taper off|wean off)\s+$", before, re.I)
+    if not stop_verb and (_REFUSED_AFTER.match(after) or _REFUSED_LATER.match(later)):
+        return REFUSED
+    if not stop_verb and _UNDECIDED_AFTER.match(after):
         return REFUSED
     if _ONLY_IF_AFTER.match(after) or _WISH_BEFORE.search(before) or _IF_SENTENCE_BEFORE.search(line_before):
         return HYPOTHETICAL
