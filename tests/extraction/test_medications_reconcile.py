@@ -539,3 +539,17 @@ def test_a_soap_heading_is_no_susceptibility_result() -> None:
     assert "metformin / sitagliptin" in meds(
         "S: 58F f/u DM2. Taking Janumet 50/1000 BID, Synthroid 88 mcg qd."
     )
+
+
+def test_running_orders_in_an_icu_plan_and_new_prescriptions_under_a_plan_list() -> None:
+    icu = "MICU Progress Note\nHospital day 3 in the ICU.\nA/P:\n7. Proph: heparin 5000 units SQ q8h.\n"
+    assert meds(icu)["heparin"]["status"] == "active"
+    ed = "ED note\nPlan / d/c:\n 1. Flomax (tamsulosin) 0.4 mg PO daily x 2 wk (MET)\n"
+    assert meds(ed)["tamsulosin"]["status"] == "started"
+
+
+def test_a_stop_and_call_precaution_and_a_completed_titration() -> None:
+    text = "Meds: Ozempic 0.25 mg SC weekly.\nPlan: Stop Ozempic and call if severe abdominal pain."
+    assert meds(text)["semaglutide"]["status"] == "active"
+    assert not_taken(text)["semaglutide"] == "hypothetical"
+    assert meds("Lamictal titration completed to 200 mg/d in May.")["lamotrigine"]["status"] == "active"

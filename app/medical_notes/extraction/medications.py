@@ -858,6 +858,13 @@ def _status(layout: NoteLayout, mention: MedicationMention) -> tuple[str | None,
         rest_of_line = text[mention.name_end : line_end]
         if re.match(r"\s*\?\s*[-\u2013\u2014>:,]*\s*no\b", rest_of_line, re.I):
             return ("active" if re.search(r"\bcontinu", rest_of_line, re.I) else None), False
+        # "if a rash appears, stop Lamictal and call us": a return precaution, not a stop now
+        if status in ("held", "stopped") and re.match(
+            r"\s*(?:[\w/()-]+\s+){0,2}?and\s+(?:call|seek|go to|come|return|contact|notify|page)\b",
+            text[mention.name_end : line_end],
+            re.I,
+        ):
+            return None, False
         # "Hold Zestoretic on chemo days if dehydrated": a conditional instruction, not a hold now
         if (
             status in ("held", "stopped")
@@ -893,6 +900,8 @@ def _status(layout: NoteLayout, mention: MedicationMention) -> tuple[str | None,
             ]
             if cues:
                 return min(cues)[1], False
+    if re.match(r"\s*(?:up-?)?titration\s+(?:was\s+)?completed\b", after, re.I):
+        return "active", False  # "Lamictal titration completed to 200 mg/d": at the target dose, still taken
     cues = list(_AFTER_CUE.finditer(after))
     if cues:
         word = cues[-1].group(1).lower().replace("'", "")

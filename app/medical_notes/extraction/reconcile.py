@@ -12,11 +12,13 @@ from typing import Any
 from medical_notes.extraction.medications import (
     MedicationMention,
     _frequency,
+    _list_header,
     discharge_list,
     medication_record,
     not_taken_record,
     presumed_route,
 )
+from medical_notes.extraction.note_type import note_type
 from medical_notes.extraction.terminology import Terminology, normalize
 from medical_notes.extraction.text import NoteLayout
 
@@ -287,6 +289,10 @@ def not_taken_reason(mention: MedicationMention, layout: NoteLayout, limit: int 
         return REFUSED
     if _ONLY_IF_AFTER.match(after) or _WISH_BEFORE.search(before) or _IF_SENTENCE_BEFORE.search(line_before):
         return HYPOTHETICAL
+    if stop_verb and re.match(
+        r"\s*(?:[\w/()-]+\s+){0,2}?and\s+(?:call|seek|go to|come|return|contact|notify|page)\b", after, re.I
+    ):
+        return HYPOTHETICAL  # "Stop Ozempic and call if severe abdominal pain": a return precaution
     if _PRECAUTION_LIST.search(line_before):
         return HYPOTHETICAL
     if _HYPOTHETICAL_BEFORE.search(before) or _HYPOTHETICAL_AFTER.match(after):
@@ -471,8 +477,15 @@ def _list_propagation(mentions: list[MedicationMention], text: str) -> None:
                 second.not_taken = first.not_taken
 
 
+# a list under "Plan / d/c:", "Discharge Rx:", "Prescriptions:"
+_PLAN_HEADER = re.compile(r"^(?:plan\b|(?:discharge |d/c )?(?:rx|prescriptions?)\s*:)", re.I)
+
+
 def _plan_starts(mentions: list[MedicationMention], layout: NoteLayout) -> None:
-    """A drug first named in the plan with no verb is one the plan starts."""
+    """A drug first named in the plan with no verb is one the plan starts. An ICU or nursing note's plan
+    lists the running orders ("Proph: heparin 5000 units SQ q8h"): no start there."""
+    if note_type(layout.text) in ("icu", "nursing"):
+        return
     seen: set[str] = set()
     for mention in mentions:
         if mention.not_taken:
@@ -480,7 +493,10 @@ def _plan_starts(mentions: list[MedicationMention], layout: NoteLayout) -> None:
         if (
             mention.status is None
             and mention.key not in seen
-            and layout.section_at(mention.start) in ("plan", "assessment_plan")
+            and (
+                layout.section_at(mention.start) in ("plan", "assessment_plan")
+                or _PLAN_HEADER.search(_list_header(layout, layout.line_bounds(mention.start)[0]) or "")
+            )
         ):
             mention.status = "started"
         # a bare name outside the medication list ("no reaction to amoxicillin in past") is no current order
