@@ -553,3 +553,10 @@ def test_a_stop_and_call_precaution_and_a_completed_titration() -> None:
     assert meds(text)["semaglutide"]["status"] == "active"
     assert not_taken(text)["semaglutide"] == "hypothetical"
     assert meds("Lamictal titration completed to 200 mg/d in May.")["lamotrigine"]["status"] == "active"
+
+
+def test_a_verb_covers_a_plus_list_and_a_resume_planned_ahead_is_still_held() -> None:
+    text = "Rx acetaminophen 650 mg q6h prn + tramadol 25 mg q8h prn severe pain x 3 d."
+    assert meds(text)["tramadol"]["status"] == "started"
+    held = "- losartan 50 mg PO daily: HELD per MD - BP soft post-op, resume tomorrow if SBP >120"
+    assert meds(held)["losartan"]["status"] == "held"

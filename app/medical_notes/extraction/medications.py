@@ -902,6 +902,10 @@ def _status(layout: NoteLayout, mention: MedicationMention) -> tuple[str | None,
                 return min(cues)[1], False
     if re.match(r"\s*(?:up-?)?titration\s+(?:was\s+)?completed\b", after, re.I):
         return "active", False  # "Lamictal titration completed to 200 mg/d": at the target dose, still taken
+    # "HELD per MD - BP soft, resume tomorrow if SBP >120": a resumption planned ahead is no resumption now
+    after = re.split(
+        r"\b(?:resum|restart)\w*\s+(?=(?:tomorrow|when|if|once|after|at discharge|in \d)\b)", after
+    )[0]
     cues = list(_AFTER_CUE.finditer(after))
     if cues:
         word = cues[-1].group(1).lower().replace("'", "")

@@ -471,7 +471,10 @@ def _list_propagation(mentions: list[MedicationMention], text: str) -> None:
         if second.status is not None or not first.status_from_before or second.not_taken:
             continue
         between = text[first.end : second.start]
-        if re.fullmatch(r"\s*(?:,|/|and|or|&|\+|,\s*and)\s*", between):
+        joined = not between.strip() and re.search(
+            r"(?:[,/&+]|\band|\bor)\s*$", text[first.start : first.end]
+        )
+        if joined or re.fullmatch(r"\s*(?:,|/|and|or|&|\+|,\s*and)\s*", between):
             second.status, second.status_from_before = first.status, True
             if first.not_taken and not second.not_taken:
                 second.not_taken = first.not_taken
