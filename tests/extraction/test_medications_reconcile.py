@@ -560,3 +560,8 @@ def test_a_verb_covers_a_plus_list_and_a_resume_planned_ahead_is_still_held() ->
     assert meds(text)["tramadol"]["status"] == "started"
     held = "- losartan 50 mg PO daily: HELD per MD - BP soft post-op, resume tomorrow if SBP >120"
     assert meds(held)["losartan"]["status"] == "held"
+
+
+def test_a_brand_joined_by_plus_is_a_second_drug_not_a_product() -> None:
+    found = meds("Meds: metformin 1000 mg BID; Jardiance 10 mg daily.\nPlan: continue metformin + Jardiance.")
+    assert set(found) == {"metformin", "empagliflozin"}

@@ -388,6 +388,14 @@ def find_medication_mentions(
                 text[match.end : following.start].strip() in ("-", "/", "\u2013", "+")
                 or _known_pair(terms, rxcui, following.value)
             )
+            and not (
+                # "metformin + Jardiance", "olanzapine + Zofran": two drugs, not one product
+                text[match.end : following.start].strip() == "+"
+                and (
+                    normalize(text[match.start : match.end]) in terms.brand_names
+                    or normalize(text[following.start : following.end]) in terms.brand_names
+                )
+            )
         ):
             codes = (rxcui, following.value)
             product = terms.products.get(product_key(codes)) or _ad_hoc_product(terms, codes)
