@@ -565,3 +565,8 @@ def test_a_verb_covers_a_plus_list_and_a_resume_planned_ahead_is_still_held() ->
 def test_a_brand_joined_by_plus_is_a_second_drug_not_a_product() -> None:
     found = meds("Meds: metformin 1000 mg BID; Jardiance 10 mg daily.\nPlan: continue metformin + Jardiance.")
     assert set(found) == {"metformin", "empagliflozin"}
+
+
+def test_a_dose_arrow_after_the_name_is_a_change() -> None:
+    assert meds("- allopurinol 100 -> 200 mg qd")["allopurinol"]["status"] == "changed"
+    assert meds("- omeprazole: step down 40 -> 20 mg daily x 4 wk")["omeprazole"]["status"] == "changed"

@@ -908,6 +908,13 @@ def _status(layout: NoteLayout, mention: MedicationMention) -> tuple[str | None,
             ]
             if cues:
                 return min(cues)[1], False
+    if re.match(
+        r"\s*:?\s*(?:(?:step(?:ped)?|dose) (?:down|up)\s*)?"
+        r"\d+(?:\.\d+)?\s*(?:mg|mcg|g|units?)?\s*(?:->|\u2192|=>)\s*\d",
+        after,
+        re.I,
+    ):
+        return "changed", False  # "allopurinol 100 -> 200 mg qd", "omeprazole: step down 40 -> 20 mg daily"
     if re.match(r"\s*(?:up-?)?titration\s+(?:was\s+)?completed\b", after, re.I):
         return "active", False  # "Lamictal titration completed to 200 mg/d": at the target dose, still taken
     # "HELD per MD - BP soft, resume tomorrow if SBP >120": a resumption planned ahead is no resumption now
