@@ -570,3 +570,11 @@ def test_a_brand_joined_by_plus_is_a_second_drug_not_a_product() -> None:
 def test_a_dose_arrow_after_the_name_is_a_change() -> None:
     assert meds("- allopurinol 100 -> 200 mg qd")["allopurinol"]["status"] == "changed"
     assert meds("- omeprazole: step down 40 -> 20 mg daily x 4 wk")["omeprazole"]["status"] == "changed"
+
+
+def test_a_switch_from_a_combination_to_its_ingredient_is_two_records() -> None:
+    found = meds(
+        "Meds: Janumet 50/1000 BID.\nPlan: d/c Janumet (no DPP-4 w/ GLP-1) -> metformin ER 1000 mg PO BID"
+    )
+    assert found["metformin"]["status"] == "started"
+    assert found["metformin / sitagliptin"]["status"] == "stopped"

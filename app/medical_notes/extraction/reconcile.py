@@ -443,6 +443,10 @@ def _components(mentions: list[MedicationMention], text: str) -> None:
             and "\n" not in text[product.start : part.start]
             and part.start - product.end < 80
             and not part.not_taken
+            # "d/c Janumet (no DPP-4 w/ GLP-1) -> metformin ER 1000 mg": a switch to the single ingredient
+            and not re.search(
+                r"->|\u2192|=>|\b(?:to|switch\w*|change\w*)\s*$", text[product.name_end : part.start]
+            )
         ):
             part.rxcui, part.combination, part.product = None, product.combination, product.product
             part.name, part.brand = product.name, product.brand
