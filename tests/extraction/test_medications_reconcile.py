@@ -451,6 +451,7 @@ def test_no_longer_taking_is_stopped() -> None:
             "refused",
         ),
         ("Plan: cefdinir is an option (no true allergy).", "cefdinir", "refused"),
+        ("Plan: sitagliptin not useful once on a GLP-1 RA.", "sitagliptin", "refused"),
         ("Plan: Wellbutrin would help energy but avoid given seizure hx.", "bupropion", "refused"),
         ("Plan: Pt requested Xanax - would not prescribe benzodiazepines.", "alprazolam", "refused"),
         ("Plan: Trileptal discussed today - parents prefer to wait.", "oxcarbazepine", "refused"),

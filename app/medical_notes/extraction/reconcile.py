@@ -120,7 +120,8 @@ _UNDECIDED_AFTER = re.compile(
     r"ok(?:ay)? if needed|(?:is |are |as )?(?:an? )?(?:options?|alternatives?)\b)|"
     r"^\s*(?:[\w/]+\s+){0,2}?(?:is|are|was|were) (?:an? )?(?:option|alternative)\b|"
     r"^\s*(?:[\w/]+\s+){0,2}?(?:would|could|might|may) (?:help|work)\b|"
-    r"^\s*(?:[\w/]+\s+){1,2}(?:not indicated|not recommended|not needed)\b",
+    r"^\s*(?:[\w/]+\s+){1,2}(?:not indicated|not recommended|not needed)\b|"
+    r"^\s*(?:is |was |would be )?not (?:useful|helpful|beneficial|appropriate)\b",
     re.I,
 )
 # "only if colchicine fails", "x1 today if BP allows"
