@@ -435,3 +435,147 @@ def test_a_finding_or_lab_named_after_a_drug_is_not_the_drug() -> None:
 
 def test_no_longer_taking_is_stopped() -> None:
     assert meds("Meds: Zofran - no longer taking.")["ondansetron"]["status"] == "stopped"
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "reason"),
+    [
+        ("Plan: Levofloxacin - avoided given QTc.", "levofloxacin", "refused"),
+        ("Plan: Spiriva - considered, not adding since sx controlled.", "tiotropium", "refused"),
+        ("Plan: Atomoxetine - defer.", "atomoxetine", "refused"),
+        ("Plan: Calcitriol not yet. Phos 5.1.", "calcitriol", "refused"),
+        ("Plan: Ceftriaxone prophylaxis not indicated (nonvariceal).", "ceftriaxone", "refused"),
+        (
+            "Plan: Jardiance also discussed for renal protection - defer until next visit.",
+            "empagliflozin",
+            "refused",
+        ),
+        ("Plan: cefdinir is an option (no true allergy).", "cefdinir", "refused"),
+        ("Plan: sitagliptin not useful once on a GLP-1 RA.", "sitagliptin", "refused"),
+        ("Plan: Wellbutrin would help energy but avoid given seizure hx.", "bupropion", "refused"),
+        ("Plan: Pt requested Xanax - would not prescribe benzodiazepines.", "alprazolam", "refused"),
+        ("Plan: Trileptal discussed today - parents prefer to wait.", "oxcarbazepine", "refused"),
+        ("Plan: prednisone 30 mg x5 d only if colchicine fails.", "prednisone", "hypothetical"),
+        ("RESP: Lasix 20 mg IV x1 today if BP allows.", "furosemide", "hypothetical"),
+        (
+            "3. If seizures continue at 30 mg/kg/day -> switch to oxcarbazepine.",
+            "oxcarbazepine",
+            "hypothetical",
+        ),
+        ("Plan after RT: tamoxifen x5-10 yr.", "tamoxifen", "hypothetical"),
+        ("Wants something for focus, like Adderall.", "amphetamine / dextroamphetamine", "hypothetical"),
+        ("| tramadol 50 mg - label in late husband's name | DISCARD |", "tramadol", "other_person"),
+        ("HLD: no statin per pt preference after simvastatin myalgias.", "simvastatin", "allergen"),
+        ("(metformin stopped 10/2025 when eGFR <30 - do not resume)", "metformin", "not_to_take"),
+        (
+            "Leftovers: warfarin, cephalexin and tramadol bottles bagged for take-back.",
+            "tramadol",
+            "not_to_take",
+        ),
+    ],
+)
+def test_undecided_conditional_and_not_the_patients(text: str, name: str, reason: str) -> None:
+    assert name not in meds(text)
+    assert not_taken(text)[name] == reason
+
+
+def test_a_hold_until_review_and_a_pending_start_stay_the_patients() -> None:
+    assert (
+        meds("HELD: spironolactone 25 mg daily - do not resume until PCP reviews BMP")["spironolactone"][
+            "status"
+        ]
+        == "held"
+    )
+    assert "nicotine" in meds(
+        "- nicotine patch 21 mg/24 h daily - has box, not started yet; agreed to start tomorrow"
+    )
+
+
+def test_a_nurse_giving_a_standing_order_keeps_it_active() -> None:
+    mar = "| 2100 | heparin 5,000 units subQ | given, L abdomen |"
+    assert meds(mar)["heparin"]["status"] == "active"
+    shift = "A: Medications administered this shift\n   - amlodipine 10 mg PO daily: given 0900\n"
+    assert meds(shift)["amlodipine"]["status"] == "active"
+    assert meds("ED course: ceftriaxone 1 g IV given.")["ceftriaxone"]["status"] == "started"
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "status"),
+    [
+        (
+            "Med trials: fluoxetine (ineffective, 2015), escitalopram (sexual SE, 2019).",
+            "escitalopram",
+            "stopped",
+        ),
+        (
+            "Gout flare: colchicine 0.6 mg x2 then 0.6 mg daily x 3 days - completed, resolved.",
+            "colchicine",
+            "stopped",
+        ),
+        (
+            "Discharge meds:\nStopped: azithromycin (course complete); Zosyn; insulin lispro sliding scale.",
+            "insulin lispro",
+            "stopped",
+        ),
+        (
+            "Narrowed 3/23: Zosyn stopped -> Augmentin 875/125 mg PO BID.",
+            "amoxicillin / clavulanate",
+            "started",
+        ),
+        (
+            "Meds: ASA 81 mg daily.\nPlan:\n - Stop ASA 81 - no CAD/stent, adds bleeding risk.",
+            "aspirin",
+            "stopped",
+        ),
+        (" - furosemide (Lasix) 40 mg PO daily per d/c list; taking 20 mg tabs.", "furosemide", "active"),
+    ],
+)
+def test_past_trials_completed_courses_labelled_stop_lists_and_discharge_abbreviation(
+    text: str, name: str, status: str
+) -> None:
+    assert meds(text)[name]["status"] == status
+
+
+def test_a_soap_heading_is_no_susceptibility_result() -> None:
+    assert "metformin / sitagliptin" in meds(
+        "S: 58F f/u DM2. Taking Janumet 50/1000 BID, Synthroid 88 mcg qd."
+    )
+
+
+def test_running_orders_in_an_icu_plan_and_new_prescriptions_under_a_plan_list() -> None:
+    icu = "MICU Progress Note\nHospital day 3 in the ICU.\nA/P:\n7. Proph: heparin 5000 units SQ q8h.\n"
+    assert meds(icu)["heparin"]["status"] == "active"
+    ed = "ED note\nPlan / d/c:\n 1. Flomax (tamsulosin) 0.4 mg PO daily x 2 wk (MET)\n"
+    assert meds(ed)["tamsulosin"]["status"] == "started"
+
+
+def test_a_stop_and_call_precaution_and_a_completed_titration() -> None:
+    text = "Meds: Ozempic 0.25 mg SC weekly.\nPlan: Stop Ozempic and call if severe abdominal pain."
+    assert meds(text)["semaglutide"]["status"] == "active"
+    assert not_taken(text)["semaglutide"] == "hypothetical"
+    assert meds("Lamictal titration completed to 200 mg/d in May.")["lamotrigine"]["status"] == "active"
+
+
+def test_a_verb_covers_a_plus_list_and_a_resume_planned_ahead_is_still_held() -> None:
+    text = "Rx acetaminophen 650 mg q6h prn + tramadol 25 mg q8h prn severe pain x 3 d."
+    assert meds(text)["tramadol"]["status"] == "started"
+    held = "- losartan 50 mg PO daily: HELD per MD - BP soft post-op, resume tomorrow if SBP >120"
+    assert meds(held)["losartan"]["status"] == "held"
+
+
+def test_a_brand_joined_by_plus_is_a_second_drug_not_a_product() -> None:
+    found = meds("Meds: metformin 1000 mg BID; Jardiance 10 mg daily.\nPlan: continue metformin + Jardiance.")
+    assert set(found) == {"metformin", "empagliflozin"}
+
+
+def test_a_dose_arrow_after_the_name_is_a_change() -> None:
+    assert meds("- allopurinol 100 -> 200 mg qd")["allopurinol"]["status"] == "changed"
+    assert meds("- omeprazole: step down 40 -> 20 mg daily x 4 wk")["omeprazole"]["status"] == "changed"
+
+
+def test_a_switch_from_a_combination_to_its_ingredient_is_two_records() -> None:
+    found = meds(
+        "Meds: Janumet 50/1000 BID.\nPlan: d/c Janumet (no DPP-4 w/ GLP-1) -> metformin ER 1000 mg PO BID"
+    )
+    assert found["metformin"]["status"] == "started"
+    assert found["metformin / sitagliptin"]["status"] == "stopped"

@@ -237,9 +237,16 @@ _WORD_COUNT_DOSE = re.compile(
     re.I,
 )
 
+# "d/c" that means discharge ("per d/c list", "started at d/c") is no stop
+_DC = (
+    r"(?<!at )(?<!on )(?<!upon )(?<!after )(?<!by )d/c"
+    r"(?!\s*(?:list|summary|meds?|medications?|instructions|paperwork|rx|planning|dispo))"
+)
 STATUS_TRIGGERS: tuple[tuple[str, str], ...] = (
     (
-        r"discontinu\w*|d/c'?d?|dc'?d|stop(?:ped|ping|s)?|"
+        r"discontinu\w*|"
+        rf"{_DC}'?d?"
+        r"|dc'?d|stop(?:ped|ping|s)?|"
         r"quit|cease\w*|no longer (?:taking|on)|off|completed",
         "stopped",
     ),
@@ -380,6 +387,14 @@ def find_medication_mentions(
             and (
                 text[match.end : following.start].strip() in ("-", "/", "\u2013", "+")
                 or _known_pair(terms, rxcui, following.value)
+            )
+            and not (
+                # "metformin + Jardiance", "olanzapine + Zofran": two drugs, not one product
+                text[match.end : following.start].strip() == "+"
+                and (
+                    normalize(text[match.start : match.end]) in terms.brand_names
+                    or normalize(text[following.start : following.end]) in terms.brand_names
+                )
             )
         ):
             codes = (rxcui, following.value)
@@ -790,9 +805,17 @@ _HEADER_MARKER = re.compile(
     r"\b(new|start(?:ed)?|continue[ds]?|stop(?:ped)?|discontinue[ds]?|change[ds]?|hold|held|resume[ds]?)\b",
     re.I,
 )
+# a list of past trials ("Med trials:", "Prior meds tried:", "Failed:")
+_TRIALS_LABEL = re.compile(
+    r"\s*(?:[-*\u2022]\s*)?(?:past|prior|previous|failed|old)?\s*(?:med(?:ication)?s?|drugs?|antidepressants?)?\s*"
+    r"(?:trials?|tried|failed)\s*(?:in the past\s*)?:[^.\n]*$",
+    re.I,
+)
 _AFTER_CUE = re.compile(
     r"(?:^|[\s(\[,:\-\u2013\u2014])(?:was |were |is |has been |been |to be |will be )?"
-    r"(held|on hold|hold|stopped|stop|discontinued|discontinue|d/c'?d|d/c|dc'?d|resumed|resume|restarted|"
+    r"(held|on hold|hold|stopped|stop|discontinued|discontinue|d/c'?d|"
+    rf"{_DC}"
+    r"|dc'?d|resumed|resume|restarted|"
     r"restart|increased|increase|decreased|decrease|reduced|tapered|taper|changed|started|start|new|"
     r"continued|continue|completed|OFF|weaned|weaning|no longer taking|no longer on)\b"
     r"(?!\s+(?:in|on)\s+\d{4}|\s+\d+\s+(?:years?|months?|yrs?)\s+ago)",
@@ -817,6 +840,10 @@ def _status(layout: NoteLayout, mention: MedicationMention) -> tuple[str | None,
     if then:
         if re.search(r"\b(?:resum\w*|restart\w*|continu\w*)\b", after[then.end() :], re.I):
             return "active", False
+        if re.search(
+            r"[-\u2013\u2014,(]\s*(?:course\s+)?(?:completed|complete|finished)\b", after[then.end() :], re.I
+        ):
+            return "stopped", False  # "colchicine 0.6 mg x2 then 0.6 mg daily x 3 days - completed"
         after = after[: then.start()]
     if re.search(
         r"\b(?:replaces|replacing|in place of|switched from|changed from|swapped (?:in |out )?for)\s+$",
@@ -831,7 +858,7 @@ def _status(layout: NoteLayout, mention: MedicationMention) -> tuple[str | None,
     if found_before:
         cue_end, status = max(found_before)
         if re.search(
-            r"(?:->|\u2192|=>|\b(?:transitioned|switched|changed|converted)\s+(?:over\s+)?to)\b",
+            r"(?:->|\u2192|=>|\b(?:transitioned|switched|changed|converted)\s+(?:over\s+)?to\b)",
             before[cue_end:],
         ):
             return "started", True
@@ -839,6 +866,13 @@ def _status(layout: NoteLayout, mention: MedicationMention) -> tuple[str | None,
         rest_of_line = text[mention.name_end : line_end]
         if re.match(r"\s*\?\s*[-\u2013\u2014>:,]*\s*no\b", rest_of_line, re.I):
             return ("active" if re.search(r"\bcontinu", rest_of_line, re.I) else None), False
+        # "if a rash appears, stop Lamictal and call us": a return precaution, not a stop now
+        if status in ("held", "stopped") and re.match(
+            r"\s*(?:[\w/()-]+\s+){0,2}?and\s+(?:call|seek|go to|come|return|contact|notify|page)\b",
+            text[mention.name_end : line_end],
+            re.I,
+        ):
+            return None, False
         # "Hold Zestoretic on chemo days if dehydrated": a conditional instruction, not a hold now
         if (
             status in ("held", "stopped")
@@ -852,6 +886,16 @@ def _status(layout: NoteLayout, mention: MedicationMention) -> tuple[str | None,
         r"[\s:\-\u2013\u2014]*(?:taking\s+|these\s+)?", text[marker.end() : mention.start]
     ):
         return _MARKER_STATUS.get(marker.group(1).lower().split()[0]), False
+    if (
+        marker
+        and text[marker.end() - 1] == ":"
+        and re.search(r"[;,]\s*(?:and\s+)?$", text[marker.end() : mention.start])
+        and not re.search(r"\.\s", text[marker.end() : mention.start])
+    ):
+        # "Stopped: azithromycin (course complete); Zosyn; insulin lispro": every item of the labelled list
+        return _MARKER_STATUS.get(marker.group(1).lower().split()[0]), False
+    if _TRIALS_LABEL.match(text, line_start, mention.start):
+        return "stopped", False  # "Med trials: fluoxetine (ineffective, 2015), escitalopram (...)"
     if text[line_start:line_end].lstrip().startswith("|"):  # a table row: its note cell ("started", "d/c'd")
         # the first cue in the row decides ("decrease -> ... then stop" is a taper); "not stopping" is no cue
         # the last cell with a cue is the decision ("| prior | today's decision |")
@@ -864,6 +908,19 @@ def _status(layout: NoteLayout, mention: MedicationMention) -> tuple[str | None,
             ]
             if cues:
                 return min(cues)[1], False
+    if re.match(
+        r"\s*:?\s*(?:(?:step(?:ped)?|dose) (?:down|up)\s*)?"
+        r"\d+(?:\.\d+)?\s*(?:mg|mcg|g|units?)?\s*(?:->|\u2192|=>)\s*\d",
+        after,
+        re.I,
+    ):
+        return "changed", False  # "allopurinol 100 -> 200 mg qd", "omeprazole: step down 40 -> 20 mg daily"
+    if re.match(r"\s*(?:up-?)?titration\s+(?:was\s+)?completed\b", after, re.I):
+        return "active", False  # "Lamictal titration completed to 200 mg/d": at the target dose, still taken
+    # "HELD per MD - BP soft, resume tomorrow if SBP >120": a resumption planned ahead is no resumption now
+    after = re.split(
+        r"\b(?:resum|restart)\w*\s+(?=(?:tomorrow|when|if|once|after|at discharge|in \d)\b)", after
+    )[0]
     cues = list(_AFTER_CUE.finditer(after))
     if cues:
         word = cues[-1].group(1).lower().replace("'", "")

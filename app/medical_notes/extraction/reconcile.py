@@ -12,11 +12,13 @@ from typing import Any
 from medical_notes.extraction.medications import (
     MedicationMention,
     _frequency,
+    _list_header,
     discharge_list,
     medication_record,
     not_taken_record,
     presumed_route,
 )
+from medical_notes.extraction.note_type import note_type
 from medical_notes.extraction.terminology import Terminology, normalize
 from medical_notes.extraction.text import NoteLayout
 
@@ -77,6 +79,11 @@ _OTHER_PERSON_BEFORE = re.compile(
     rf"\b{_RELATIVE}(?:'s|s')?\b(?:(?!\b(?:she|he|pt|patient)\b)[^.;\n]){{0,50}}$|\b{_RELATIVE}'s\s+(?:\w+\s+)?$",
     re.I,
 )
+_OTHER_PERSON_AFTER = re.compile(
+    rf"^[^;\n]{{0,60}}?\b(?:in (?:\w+\s+){{0,2}}{_RELATIVE}'s name|(?:from |in )?(?:her|his|their|a|the)\s+"
+    rf"{_RELATIVE}'s (?:bottle|pills|rx|prescription|supply)|not (?:hers|his|theirs)\b)",
+    re.I,
+)
 _MALE = r"(?:husband|dad|father|brother|son|grandfather|grandpa|uncle|boyfriend)"
 _FEMALE = r"(?:wife|mom|mother|sister|daughter|grandmother|grandma|aunt|girlfriend)"
 # "Husband states he also took Tamiflu", "lives w/ wife (she takes warfarin)", "Wife ...; she herself takes":
@@ -99,7 +106,44 @@ _PRECAUTION_LIST = re.compile(
 # a refusal later in the line ("Percocet | pt asked for it - declined", "Metformin ... - pt declined")
 _REFUSED_LATER = re.compile(
     r"^[^.;\n]{0,80}?(?:[-\u2013\u2014:,|]|\bpt|\bpatient)\s*(?:(?:pt|patient|she|he)\s+)?"
-    r"(?:declined|declines|refused|refuses)\b",
+    r"(?:declined|declines|refused|refuses|defer\w*|avoid\w*|hold off|would not|will not|won'?t|"
+    r"not (?:started(?![^.\n]{0,30}\b(?:agreed|will|plans?) to start)|prescribed|adding|advisable)|"
+    r"(?:\w+\s+){0,2}prefer\w* to wait)\b",
+    re.I,
+)
+# "Spiriva - considered, not adding", "Atomoxetine - defer", "Calcitriol not yet", "X ok if needed",
+# "cefdinir is an option", "Jardiance also discussed", "Wellbutrin would help ... but avoid"
+_UNDECIDED_AFTER = re.compile(
+    r"^\s*(?:\(?[^()\n]{0,25}\)?\s*)?(?:[-\u2013\u2014:,]\s*)?(?:was |were |is |are )?(?:also |only )?"
+    r"(?:considered|avoided|avoid|defer\w*|not yet|not adding|not needed|"
+    r"discussed\b(?!\s+and\s+(?:start|prescrib))|"
+    r"ok(?:ay)? if needed|(?:is |are |as )?(?:an? )?(?:options?|alternatives?)\b)|"
+    r"^\s*(?:[\w/]+\s+){0,2}?(?:is|are|was|were) (?:an? )?(?:option|alternative)\b|"
+    r"^\s*(?:[\w/]+\s+){0,2}?(?:would|could|might|may) (?:help|work)\b|"
+    r"^\s*(?:[\w/]+\s+){1,2}(?:not indicated|not recommended|not needed)\b|"
+    r"^\s*(?:is |was |would be )?not (?:useful|helpful|beneficial|appropriate)\b",
+    re.I,
+)
+# "only if colchicine fails", "x1 today if BP allows"
+_ONLY_IF_AFTER = re.compile(
+    r"^[^.;\n]{0,60}?\b(?:only if|unless|if (?:\w+\s+){0,3}(?:allows?|permits?|fails?|worsens?|persists?))\b",
+    re.I,
+)
+# "simvastatin myalgias", "acetaminophen overdose": an adverse reaction to the drug, not an order
+_REACTION_AFTER = re.compile(
+    r"^\s*(?:-?induced\s+|-?associated\s+)?(?:myalgias?|myopathy|overdose|intoxication|"
+    r"angioedema|intolerance|side effects?)\b",
+    re.I,
+)
+# "If mood sx worsen or seizures continue at 30 mg/kg/day -> switch to X": the consequent of a
+# sentence that opens with "if"
+_IF_SENTENCE_BEFORE = re.compile(
+    r"(?:^|[.;:]\s|\d[.)]\s|^\s*[-*\u2022]\s)\s*if\b(?!\s+(?:needed|necessary|tolerated)\b)[^.;\n]{0,110}$",
+    re.I | re.M,
+)
+# "Requests 'something for focus, like Adderall'", "Plan after RT: tamoxifen"
+_WISH_BEFORE = re.compile(
+    r"\b(?:something|anything)\b[^.;\n]{0,30}\b(?:like|such as)\s+[\"']?$|\bplan after\b[^.;\n]{0,30}$",
     re.I,
 )
 _SUSCEPTIBILITY_CUE = re.compile(
@@ -134,7 +178,9 @@ _NOT_TO_TAKE_BEFORE = re.compile(
 _NOT_TO_TAKE_AFTER = re.compile(
     r"^[^.;\n]{0,60}?\b(?:not to (?:take|use)|do not take|don'?t take|should not take|left-?over|left over|"
     r"from (?:a |an )?(?:old|prior|previous) (?:rx|prescription|"
-    r"bottle)|discard\w*|throw (?:it |them )?(?:away|out))\b",
+    r"bottle)|discard\w*|throw (?:it |them )?(?:away|out)|do not (?:restart|resume)(?!\s+until)|"
+    r"take-?back|bagged|"
+    r"dispose\w*|remove (?:and dispose )?(?:of )?(?:it|them|all|the))\b",
     re.I,
 )
 _REFUSED_BEFORE = re.compile(
@@ -215,9 +261,12 @@ def not_taken_reason(mention: MedicationMention, layout: NoteLayout, limit: int 
         or _OTHER_PERSON_PRONOUN.search(text, sentence_start, mention.start)
     ):
         return OTHER_PERSON
+    if _OTHER_PERSON_AFTER.match(text[mention.name_end : line_end]):
+        return OTHER_PERSON
     line_before = text[line_start : mention.start]
     orders = list(_ORDER_VERB.finditer(line_before))
     since_order = line_before[orders[-1].end() :] if orders else line_before
+    since_order = re.sub(r"^\s*[SOAP]\s*:\s", "", since_order)  # a SOAP heading ("S: 58F ...")
     if _SUSCEPTIBILITY_CUE.search(since_order) or _SUSCEPTIBILITY_AFTER.match(
         text[mention.name_end : line_end]
     ):
@@ -226,11 +275,25 @@ def not_taken_reason(mention: MedicationMention, layout: NoteLayout, limit: int 
         return SUSCEPTIBILITY
     if _DO_NOT_GIVE.search(before):
         return DO_NOT_GIVE
+    if _REACTION_AFTER.match(after):
+        return ALLERGEN
     if _NOT_TO_TAKE_BEFORE.search(before) or _NOT_TO_TAKE_AFTER.match(after):
         return NOT_TO_TAKE
     later = text[mention.name_end : min(line_end, limit)]
-    if _REFUSED_BEFORE.search(before) or _REFUSED_AFTER.match(after) or _REFUSED_LATER.match(later):
+    if _REFUSED_BEFORE.search(before):
         return REFUSED
+    # "Stop ASA 81 - no CAD/stent": the reason for a stop, not a refusal
+    stop_verb = re.search(r"\b(?:stop|d/c|dc|discontinue|hold|taper off|wean off)\s+$", before, re.I)
+    if not stop_verb and (_REFUSED_AFTER.match(after) or _REFUSED_LATER.match(later)):
+        return REFUSED
+    if not stop_verb and _UNDECIDED_AFTER.match(after):
+        return REFUSED
+    if _ONLY_IF_AFTER.match(after) or _WISH_BEFORE.search(before) or _IF_SENTENCE_BEFORE.search(line_before):
+        return HYPOTHETICAL
+    if stop_verb and re.match(
+        r"\s*(?:[\w/()-]+\s+){0,2}?and\s+(?:call|seek|go to|come|return|contact|notify|page)\b", after, re.I
+    ):
+        return HYPOTHETICAL  # "Stop Ozempic and call if severe abdominal pain": a return precaution
     if _PRECAUTION_LIST.search(line_before):
         return HYPOTHETICAL
     if _HYPOTHETICAL_BEFORE.search(before) or _HYPOTHETICAL_AFTER.match(after):
@@ -381,6 +444,10 @@ def _components(mentions: list[MedicationMention], text: str) -> None:
             and "\n" not in text[product.start : part.start]
             and part.start - product.end < 80
             and not part.not_taken
+            # "d/c Janumet (no DPP-4 w/ GLP-1) -> metformin ER 1000 mg": a switch to the single ingredient
+            and not re.search(
+                r"->|\u2192|=>|\b(?:to|switch\w*|change\w*)\s*$", text[product.name_end : part.start]
+            )
         ):
             part.rxcui, part.combination, part.product = None, product.combination, product.product
             part.name, part.brand = product.name, product.brand
@@ -409,14 +476,24 @@ def _list_propagation(mentions: list[MedicationMention], text: str) -> None:
         if second.status is not None or not first.status_from_before or second.not_taken:
             continue
         between = text[first.end : second.start]
-        if re.fullmatch(r"\s*(?:,|/|and|or|&|\+|,\s*and)\s*", between):
+        joined = not between.strip() and re.search(
+            r"(?:[,/&+]|\band|\bor)\s*$", text[first.start : first.end]
+        )
+        if joined or re.fullmatch(r"\s*(?:,|/|and|or|&|\+|,\s*and)\s*", between):
             second.status, second.status_from_before = first.status, True
             if first.not_taken and not second.not_taken:
                 second.not_taken = first.not_taken
 
 
+# a list under "Plan / d/c:", "Discharge Rx:", "Prescriptions:"
+_PLAN_HEADER = re.compile(r"^(?:plan\b|(?:discharge |d/c )?(?:rx|prescriptions?)\s*:)", re.I)
+
+
 def _plan_starts(mentions: list[MedicationMention], layout: NoteLayout) -> None:
-    """A drug first named in the plan with no verb is one the plan starts."""
+    """A drug first named in the plan with no verb is one the plan starts. An ICU or nursing note's plan
+    lists the running orders ("Proph: heparin 5000 units SQ q8h"): no start there."""
+    if note_type(layout.text) in ("icu", "nursing"):
+        return
     seen: set[str] = set()
     for mention in mentions:
         if mention.not_taken:
@@ -424,7 +501,10 @@ def _plan_starts(mentions: list[MedicationMention], layout: NoteLayout) -> None:
         if (
             mention.status is None
             and mention.key not in seen
-            and layout.section_at(mention.start) in ("plan", "assessment_plan")
+            and (
+                layout.section_at(mention.start) in ("plan", "assessment_plan")
+                or _PLAN_HEADER.search(_list_header(layout, layout.line_bounds(mention.start)[0]) or "")
+            )
         ):
             mention.status = "started"
         # a bare name outside the medication list ("no reaction to amoxicillin in past") is no current order
@@ -441,7 +521,7 @@ _GIVEN = re.compile(
 
 
 _TIMED_ENTRY = re.compile(
-    r"\s*(?:[-*\u2022]\s*)?(?:[01]\d|2[0-3]):?[0-5]\d(?:h|hrs)?\b(?!\s*(?:mg|mcg|g|units?|mL)\b)"
+    r"\s*(?:[-*\u2022|]\s*)?(?:[01]\d|2[0-3]):?[0-5]\d(?:h|hrs)?\b(?!\s*(?:mg|mcg|g|units?|mL)\b)"
 )
 
 
@@ -468,9 +548,34 @@ def _one_time_doses(mentions: list[MedicationMention], layout: NoteLayout) -> No
             continue  # "1400 ... metoprolol 25 mg given": a nursing administration of a standing order
         if mention.status_from_before and mention.status == "active":
             continue  # "continue X ... given" keeps the patient's own order
+        if _standing_order_given(mention, layout, clause):
+            continue
         mention.status = "started"
         if mention.frequency is None and mention.dose is not None:
             mention.frequency = _frequency("once")
+
+
+_MAR_CONTEXT = re.compile(
+    r"\b(?:administered (?:this shift|today|overnight|tonight)|meds? administered|(?-i:MAR)\b|"
+    r"medication administration)",
+    re.I,
+)
+
+
+def _standing_order_given(mention: MedicationMention, layout: NoteLayout, clause: str) -> bool:
+    """ "ondansetron 4 mg IV q6h prn nausea: given 0905" under "Medications administered this shift": a
+    nurse giving a dose of a standing (scheduled or prn) order, which stays the patient's active order."""
+    if re.search(r"\bx\s?1\b|\bonce\b|\bstat\b|\bnow\b", clause, re.I):
+        return False
+    line_start = layout.line_bounds(mention.start)[0]
+    if _MAR_CONTEXT.search(layout.text, max(0, line_start - 1500), line_start):
+        return True
+    frequency = mention.frequency or {}
+    return bool(
+        frequency
+        and frequency.get("code") != "once"
+        and re.search(r"\bgiven\s+(?:at\s+)?(?:[01]\d|2[0-3]):?[0-5]\d\b", clause, re.I)
+    )
 
 
 _WRITES_ROUTES = re.compile(r"\b(?:PO|IV|SC|SQ|IM)\b")
