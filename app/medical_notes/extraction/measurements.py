@@ -7,7 +7,6 @@ from typing import Any
 
 from medical_notes.extraction.terminology import Terminology
 
-_NUMBER = r"(\d{1,3}(?:\.\d{1,2})?)"
 _LINK = r"\s*(?::|=|-|\|)?\s*(?:(?:was|is|of|at|today|now)\s+)?"
 _VITAL_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (

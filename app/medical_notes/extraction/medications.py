@@ -269,16 +269,6 @@ STATUS_TRIGGERS: tuple[tuple[str, str], ...] = (
 _STATUS_PATTERNS = [
     (re.compile(rf"(?<![\w/])(?:{p})(?![\w])", re.I), status) for p, status in STATUS_TRIGGERS
 ]
-_STATUS_NOTE = re.compile(r"\s*[(\[]([a-z][a-z ,-]{1,40})[)\]]", re.I)
-_STATUS_NOTE_INSIDE = re.compile(r"[(\[]([a-z][a-z ,-]{1,40})[^)\]]*[)\]]\s*$", re.I)
-_STOPPED_AFTER = re.compile(
-    r"^[^;]{0,60}?(?:\bbut\b|\u2014|-|,|;)\s*(?:\w+\s+)?(?:stopped|discontinued|quit|d/c'?d)\b", re.I
-)
-_HYPOTHETICAL_BEFORE = re.compile(
-    r"\b(?:consider\w*|if|would|could|may|might|alternatives?|instead of|not (?:on|taking|started)|"
-    r"declin\w*|refus\w*|avoid\w*|never (?:took|taken|on)|denies (?:taking|use of)|intoleran\w*)\b",
-    re.I,
-)
 _MEDICATION_END = re.compile(
     r"\s+(?:and|but)\s+(?![\d.])(?!then\b)(?=[a-z]+\s+(?:is|was|has|have|mood|she|he|they|her|his)\b)"
     r"|,\s+(?=(?:although|but|however|which|she|he|they|patient|pt)\b)|;|\n(?=\s*(?:[-*•#]|\d{1,2}[.)]|[A-Z]))"
